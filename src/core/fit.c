@@ -1,0 +1,378 @@
+/*
+ * fit.c -- the training loop: shuffled mini-batches (optionally grouped by
+ * length so ragged batches carry little padding-free waste), Adam with
+ * clipping, a validation pass per epoch, early stopping that restores the
+ * best epoch's weights.  Reproducible for a given seed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rnn.h"
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void
+rnn_fit_defaults(RnnFitOptions *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->epochs = 20;
+	opt->batch_size = 64;
+	opt->patience = 5;
+	opt->length_buckets = 1;
+	opt->seed = 42;
+	rnn_optim_defaults(&opt->optim);
+}
+
+/* ---------------------------------------------------------------------------
+ * Batch buffers: one allocation, sized for the largest batch.
+ */
+static size_t
+batchbuf_bytes(const RnnConfig *cfg, int B, int T)
+{
+	size_t		rows = (size_t) B * T;
+
+	return sizeof(int) * B +
+		sizeof(float) * rows * (cfg->vocab_size > 0 ? 0 : cfg->input_size) +
+		sizeof(int32_t) * (cfg->vocab_size > 0 ? rows : 0) +
+		sizeof(float) * (size_t) B * cfg->skip_size +
+		sizeof(float) * (size_t) B * cfg->output_size +
+		sizeof(int) * B + sizeof(float) * B;
+}
+
+static void *
+batchbuf_alloc(RnnBatchBuf *buf, const RnnConfig *cfg, int B, int T)
+{
+	size_t		rows = (size_t) B * T;
+	char	   *p = rnn_alloc(batchbuf_bytes(cfg, B, T));
+	char	   *base = p;
+
+	if (p == NULL)
+		return NULL;
+	/* floats and ints share 4-byte alignment, so packing them is safe */
+	buf->lengths = (int *) p;
+	p += sizeof(int) * B;
+	buf->x = cfg->vocab_size > 0 ? NULL : (float *) p;
+	p += sizeof(float) * rows * (cfg->vocab_size > 0 ? 0 : cfg->input_size);
+	buf->tokens = cfg->vocab_size > 0 ? (int32_t *) p : NULL;
+	p += sizeof(int32_t) * (cfg->vocab_size > 0 ? rows : 0);
+	buf->skip = cfg->skip_size > 0 ? (float *) p : NULL;
+	p += sizeof(float) * (size_t) B * cfg->skip_size;
+	buf->targets = (float *) p;
+	p += sizeof(float) * (size_t) B * cfg->output_size;
+	buf->labels = (int *) p;
+	p += sizeof(int) * B;
+	buf->weights = (float *) p;
+	return base;
+}
+
+size_t
+rnn_fit_memory(const RnnConfig *cfg, int batch_size, int max_steps)
+{
+	size_t		tr = rnn_trainer_memory(cfg, batch_size, max_steps);
+
+	if (tr == SIZE_MAX)
+		return SIZE_MAX;
+	return tr + batchbuf_bytes(cfg, batch_size, max_steps) +
+		sizeof(float) * rnn_param_count(cfg);	/* best-epoch copy */
+}
+
+/* ---------------------------------------------------------------------------
+ * Ordering
+ */
+typedef struct LenIdx
+{
+	int			len;
+	int			idx;
+} LenIdx;
+
+static int
+cmp_len_desc(const void *a, const void *b)
+{
+	const LenIdx *x = a,
+			   *y = b;
+
+	if (x->len != y->len)
+		return y->len - x->len;
+	return x->idx - y->idx;		/* total order: qsort need not be stable */
+}
+
+/* Sort idx[0..n) by example length, descending (the packed layout needs it). */
+static void
+sort_by_length(const RnnDataset *ds, int *idx, int n, LenIdx *tmp)
+{
+	for (int i = 0; i < n; i++)
+	{
+		tmp[i].len = ds->length(ds->ctx, idx[i]);
+		tmp[i].idx = idx[i];
+	}
+	qsort(tmp, n, sizeof(LenIdx), cmp_len_desc);
+	for (int i = 0; i < n; i++)
+		idx[i] = tmp[i].idx;
+}
+
+/* ---------------------------------------------------------------------------
+ * One batch
+ */
+static RnnStatus
+run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int count,
+		  LenIdx *tmp, int train, double *loss, double *grad_norm)
+{
+	const RnnConfig *cfg = &rnn_trainer_model(tr)->cfg;
+	RnnBatch	batch;
+	RnnStatus	st;
+
+	sort_by_length(ds, idx, count, tmp);
+	st = ds->load(ds->ctx, idx, count, buf);
+	if (st != RNN_OK)
+		return st;
+	batch.B = count;
+	batch.T = buf->lengths[0];
+	batch.lengths = buf->lengths;
+	batch.x = buf->x;
+	batch.tokens = buf->tokens;
+	batch.skip = buf->skip;
+
+	st = rnn_forward(tr, &batch, train, NULL);
+	if (st == RNN_OK)
+		st = cfg->head == RNN_HEAD_REGRESSION
+			? rnn_loss_mse(tr, buf->targets, loss)
+			: rnn_loss_xent(tr, buf->labels, ds->use_weights ? buf->weights : NULL, loss);
+	if (st != RNN_OK || !train)
+		return st;
+	rnn_zero_grad(tr);
+	st = rnn_backward(tr);
+	if (st == RNN_OK)
+		st = rnn_optim_step(tr, grad_norm);
+	return st;
+}
+
+/* Mean of per-batch losses weighted by batch size. */
+static RnnStatus
+evaluate(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx,
+		 LenIdx *tmp, int first, int count, int batch_size, double *mean)
+{
+	double		total = 0.0;
+
+	for (int start = 0; start < count; start += batch_size)
+	{
+		int			n = count - start < batch_size ? count - start : batch_size;
+		double		loss;
+		RnnStatus	st;
+
+		for (int i = 0; i < n; i++)
+			idx[i] = first + start + i;
+		st = run_batch(tr, ds, buf, idx, n, tmp, 0, &loss, NULL);
+		if (st != RNN_OK)
+			return st;
+		total += loss * n;
+	}
+	*mean = count > 0 ? total / count : NAN;
+	return RNN_OK;
+}
+
+/*
+ * The epoch's batches: a shuffled order cut into batch_size pieces.  With
+ * length buckets, each window of 50 batches is sorted by length first and the
+ * batch order shuffled again, so a batch holds similar lengths.
+ */
+static int
+plan_epoch(const RnnDataset *ds, const RnnFitOptions *opt, RnnRng *rng,
+		   int *order, int *starts, LenIdx *tmp)
+{
+	int			n = ds->n_train;
+	int			nb = 0;
+
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	rnn_rng_shuffle(rng, order, n);
+	if (opt->length_buckets)
+	{
+		int			window = opt->batch_size * 50;
+
+		for (int s = 0; s < n; s += window)
+			sort_by_length(ds, order + s, n - s < window ? n - s : window, tmp);
+	}
+	for (int s = 0; s < n; s += opt->batch_size)
+		starts[nb++] = s;
+	rnn_rng_shuffle(rng, starts, nb);
+	return nb;
+}
+
+RnnStatus
+rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitResult *res)
+{
+	RnnTrainer *tr = NULL;
+	RnnBatchBuf buf;
+	void	   *bufmem = NULL;
+	int		   *order = NULL,
+			   *starts = NULL,
+			   *idx = NULL;
+	LenIdx	   *tmp = NULL;
+	float	   *best = NULL;
+	RnnRng		rng;
+	RnnStatus	st;
+	double		t0 = now_seconds();
+	int			B = opt->batch_size;
+	int			since_best = 0;
+	int			n_batches_max;
+
+	res->epochs_run = 0;
+	res->best_epoch = 0;
+	res->best_valid_loss = NAN;
+	res->seconds = 0.0;
+	if (B < 1 || opt->epochs < 1 || ds->n_train < 1 || ds->max_steps < 1)
+		return RNN_ERR_CONFIG;
+
+	st = rnn_trainer_create(&tr, model, B, ds->max_steps, &opt->optim, opt->seed ^ 0x5eed);
+	if (st != RNN_OK)
+		return st;
+	n_batches_max = opt->batches_per_epoch > 0 ? opt->batches_per_epoch
+		: (ds->n_train + B - 1) / B;
+	bufmem = batchbuf_alloc(&buf, &model->cfg, B, ds->max_steps);
+	order = rnn_alloc(sizeof(int) * ds->n_train);
+	starts = rnn_alloc(sizeof(int) * ((ds->n_train + B - 1) / B));
+	idx = rnn_alloc(sizeof(int) * B);
+	tmp = rnn_alloc(sizeof(LenIdx) * (size_t) (B * 50 > ds->n_train ? B * 50 : ds->n_train));
+	best = rnn_alloc(sizeof(float) * model->n_params);
+	if (!bufmem || !order || !starts || !idx || !tmp || !best)
+	{
+		st = RNN_ERR_NOMEM;
+		goto done;
+	}
+	rnn_rng_seed(&rng, opt->seed);
+	memcpy(best, model->params, sizeof(float) * model->n_params);
+
+	for (int epoch = 1; epoch <= opt->epochs; epoch++)
+	{
+		RnnEpochReport rep;
+		double		sum_loss = 0.0,
+					sum_norm = 0.0;
+		int			seen = 0,
+					nb;
+
+		if (opt->batches_per_epoch > 0)
+			nb = n_batches_max;
+		else
+			nb = plan_epoch(ds, opt, &rng, order, starts, tmp);
+
+		for (int k = 0; k < nb; k++)
+		{
+			int			n;
+			double		loss,
+						norm = 0.0;
+
+			if (opt->on_batch)
+				opt->on_batch(opt->cb_ctx);
+			if (opt->batches_per_epoch > 0)
+			{
+				/* sampled: B examples drawn uniformly (huge data sets) */
+				n = B < ds->n_train ? B : ds->n_train;
+				for (int i = 0; i < n; i++)
+					idx[i] = (int) rnn_rng_below(&rng, (uint32_t) ds->n_train);
+			}
+			else
+			{
+				n = ds->n_train - starts[k] < B ? ds->n_train - starts[k] : B;
+				memcpy(idx, order + starts[k], sizeof(int) * n);
+			}
+			st = run_batch(tr, ds, &buf, idx, n, tmp, 1, &loss, &norm);
+			if (st != RNN_OK)
+				goto done;
+			sum_loss += loss * n;
+			sum_norm += norm;
+			seen += n;
+		}
+
+		rep.epoch = epoch;
+		rep.train_loss = sum_loss / seen;
+		rep.grad_norm = sum_norm / nb;
+		rep.valid_loss = NAN;
+		if (ds->n_valid > 0)
+		{
+			if (opt->on_batch)
+				opt->on_batch(opt->cb_ctx);
+			st = evaluate(tr, ds, &buf, idx, tmp, ds->n_train, ds->n_valid, B, &rep.valid_loss);
+			if (st != RNN_OK)
+				goto done;
+		}
+
+		/* early stopping on validation loss (train loss without a split) */
+		{
+			double		score = ds->n_valid > 0 ? rep.valid_loss : rep.train_loss;
+
+			if (res->best_epoch == 0 || score < res->best_valid_loss)
+			{
+				res->best_valid_loss = score;
+				res->best_epoch = epoch;
+				memcpy(best, model->params, sizeof(float) * model->n_params);
+				since_best = 0;
+			}
+			else
+				since_best++;
+		}
+		if (res->train_curve)
+			res->train_curve[epoch - 1] = rep.train_loss;
+		if (res->valid_curve)
+			res->valid_curve[epoch - 1] = rep.valid_loss;
+		res->epochs_run = epoch;
+		rep.best_epoch = res->best_epoch;
+		rep.seconds = now_seconds() - t0;
+		if (opt->on_epoch && opt->on_epoch(opt->cb_ctx, &rep))
+			break;
+		if (opt->patience > 0 && since_best >= opt->patience)
+			break;
+	}
+	/* restore the best epoch */
+	memcpy(model->params, best, sizeof(float) * model->n_params);
+	st = RNN_OK;
+
+done:
+	res->seconds = now_seconds() - t0;
+	rnn_free(best);
+	rnn_free(tmp);
+	rnn_free(idx);
+	rnn_free(starts);
+	rnn_free(order);
+	rnn_free(bufmem);
+	rnn_trainer_free(tr);
+	return st;
+}
+
+RnnStatus
+rnn_evaluate_loss(RnnModel *model, const RnnDataset *ds, int first, int count,
+				  int batch_size, double *loss)
+{
+	RnnTrainer *tr = NULL;
+	RnnBatchBuf buf;
+	void	   *bufmem;
+	int		   *idx;
+	LenIdx	   *tmp;
+	RnnStatus	st;
+
+	st = rnn_trainer_create(&tr, model, batch_size, ds->max_steps, NULL, 0);
+	if (st != RNN_OK)
+		return st;
+	bufmem = batchbuf_alloc(&buf, &model->cfg, batch_size, ds->max_steps);
+	idx = rnn_alloc(sizeof(int) * batch_size);
+	tmp = rnn_alloc(sizeof(LenIdx) * batch_size);
+	if (!bufmem || !idx || !tmp)
+		st = RNN_ERR_NOMEM;
+	else
+		st = evaluate(tr, ds, &buf, idx, tmp, first, count, batch_size, loss);
+	rnn_free(tmp);
+	rnn_free(idx);
+	rnn_free(bufmem);
+	rnn_trainer_free(tr);
+	return st;
+}

@@ -1,0 +1,71 @@
+/*
+ * loss.c -- losses on the last forward's outputs: each returns the mean loss
+ * (accumulated in double) and writes d(loss)/d(outputs) for rnn_backward.
+ */
+#include <math.h>
+
+#include "network.h"
+
+/* MSE, mean over B*O values, as torch.nn.MSELoss(reduction='mean'). */
+RnnStatus
+rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss)
+{
+	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
+	double		sum = 0.0;
+	float		scale = 2.0f / (float) n;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		float		diff = tr->outputs[i] - targets[i];
+
+		sum += (double) diff * diff;
+		tr->d_outputs[i] = scale * diff;
+	}
+	*loss = sum / (double) n;
+	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
+}
+
+/*
+ * Softmax cross-entropy over output_size classes, mean over the batch
+ * (weighted: sum(w * loss) / sum(w)), as torch.nn.CrossEntropyLoss.
+ * Log-sum-exp is shifted by the row maximum so large logits do not overflow.
+ */
+RnnStatus
+rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights, double *loss)
+{
+	int			B = tr->pk.B;
+	int			C = tr->cfg.output_size;
+	double		sum = 0.0,
+				wsum = 0.0;
+
+	for (int b = 0; b < B; b++)
+	{
+		if (labels[b] < 0 || labels[b] >= C)
+			return RNN_ERR_INPUT;
+		wsum += weights ? weights[b] : 1.0f;
+	}
+	if (!(wsum > 0.0))
+		return RNN_ERR_INPUT;
+
+	for (int b = 0; b < B; b++)
+	{
+		const float *z = tr->outputs + (size_t) b * C;
+		float	   *dz = tr->d_outputs + (size_t) b * C;
+		float		w = weights ? weights[b] : 1.0f;
+		float		mx = z[0];
+		double		se = 0.0;
+		double		lse;
+
+		for (int c = 1; c < C; c++)
+			if (z[c] > mx)
+				mx = z[c];
+		for (int c = 0; c < C; c++)
+			se += exp((double) z[c] - mx);
+		lse = mx + log(se);
+		sum += w * (lse - z[labels[b]]);
+		for (int c = 0; c < C; c++)
+			dz[c] = (float) (w * (exp((double) z[c] - lse) - (c == labels[b])) / wsum);
+	}
+	*loss = sum / wsum;
+	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
+}

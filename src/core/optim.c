@@ -1,0 +1,56 @@
+/*
+ * optim.c -- global gradient-norm clipping and Adam, as flat loops over the
+ * one gradient buffer (torch.nn.utils.clip_grad_norm_ + torch.optim.Adam).
+ */
+#include <math.h>
+
+#include "network.h"
+
+RnnStatus
+rnn_optim_step(RnnTrainer *tr, double *grad_norm)
+{
+	const RnnOptimConfig *o = &tr->opt;
+	size_t		n = tr->model->n_params;
+	float	   *w = tr->model->params;
+	float	   *g = tr->grads;
+	float	   *m = tr->adam_m;
+	float	   *v = tr->adam_v;
+	double		sq = 0.0;
+	float		clip = 1.0f;
+	float		bc1,
+				bc2,
+				step_size;
+
+	if (!tr->has_grads)
+		return RNN_ERR_INPUT;
+	for (size_t i = 0; i < n; i++)
+		sq += (double) g[i] * g[i];
+	if (grad_norm)
+		*grad_norm = sqrt(sq);
+	if (!isfinite(sq))
+		return RNN_ERR_NONFINITE;	/* exploding: leave the weights as they are */
+
+	/* clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
+	if (o->clip_norm > 0.0f)
+	{
+		double		coef = o->clip_norm / (sqrt(sq) + 1e-6);
+
+		if (coef < 1.0)
+			clip = (float) coef;
+	}
+
+	tr->step++;
+	bc1 = 1.0f - powf(o->beta1, (float) tr->step);
+	bc2 = 1.0f - powf(o->beta2, (float) tr->step);
+	step_size = o->learning_rate / bc1;
+	for (size_t i = 0; i < n; i++)
+	{
+		float		gi = g[i] * clip + o->weight_decay * w[i];
+
+		m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * gi;
+		v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * gi * gi;
+		/* torch: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
+		w[i] -= step_size * m[i] / (sqrtf(v[i]) / sqrtf(bc2) + o->eps);
+	}
+	return RNN_OK;
+}
