@@ -53,3 +53,34 @@ rnn_infer(RnnInfer *inf, const RnnBatch *batch, float *outputs)
 		memcpy(outputs, out, sizeof(float) * (size_t) batch->B * inf->tr->cfg.output_size);
 	return st;
 }
+
+void
+rnn_infer_set_state(RnnInfer *inf, const float *h0, const float *c0)
+{
+	inf->tr->init_h = h0;
+	inf->tr->init_c = c0;
+}
+
+const float *
+rnn_infer_h_n(RnnInfer *inf)
+{
+	return inf->tr->h_n;
+}
+
+const float *
+rnn_infer_c_n(RnnInfer *inf)
+{
+	return inf->tr->c_n;
+}
+
+void
+rnn_head_forward(const RnnModel *model, const float *features, int B, float *outputs)
+{
+	const RnnConfig *cfg = &model->cfg;
+	int			F = rnn_feature_size(cfg);
+	int			O = cfg->output_size;
+
+	for (int b = 0; b < B; b++)
+		memcpy(outputs + (size_t) b * O, model->p.head_b, sizeof(float) * O);
+	rnn_sgemm(0, 1, B, O, F, 1.0f, features, F, model->p.head_w, F, 1.0f, outputs, O);
+}

@@ -355,7 +355,10 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 	/* gates (N, GH) = in (N, I) . W_ih^T: every step at once */
 	rnn_sgemm(0, 1, pk->N, GH, I, 1.0f, in, I, p->w_ih[l][d], I, 0.0f, cache->gates, GH);
 
-	memset(h, 0, sizeof(float) * (size_t) pk->B * H);	/* h0 = 0 */
+	if (tr->init_h)
+		memcpy(h, tr->init_h + state, sizeof(float) * (size_t) pk->B * H);
+	else
+		memset(h, 0, sizeof(float) * (size_t) pk->B * H);	/* h0 = 0 */
 	switch (cfg->cell)
 	{
 		case RNN_CELL_TANH:
@@ -368,7 +371,10 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 			{
 				float	   *c = tr->c_n + state;
 
-				memset(c, 0, sizeof(float) * (size_t) pk->B * H);
+				if (tr->init_c)
+					memcpy(c, tr->init_c + state, sizeof(float) * (size_t) pk->B * H);
+				else
+					memset(c, 0, sizeof(float) * (size_t) pk->B * H);
 				cell_lstm_forward(out, F, h, c, tr->scratch, cache, &w, pk, H, d);
 				break;
 			}

@@ -31,6 +31,8 @@ struct RnnTrainer
 	int		   *offsets;		/* (max_T) */
 	RnnPack		pk;
 	int			last_training;	/* last forward kept caches and masks */
+	const float *init_h;		/* (L*dirs, B, H) initial states, or NULL = 0 */
+	const float *init_c;		/* (L*dirs, B, H) LSTM, or NULL = 0 */
 
 	/* activations, sized for max_B * max_T packed rows */
 	float	   *emb_out;		/* (N, E) embedded tokens */

@@ -397,4 +397,21 @@ void		rnn_infer_free(RnnInfer *inf);
 /* outputs (B, O) as in rnn_forward(training = 0). */
 RnnStatus	rnn_infer(RnnInfer *inf, const RnnBatch *batch, float *outputs);
 
+/*
+ * Streaming: start the next rnn_infer from states h0/c0 ((L*dirs, B, H),
+ * PyTorch h_n layout; NULL = zeros) instead of zeros, and read the final
+ * states afterwards.  With a unidirectional model and RNN_POOL_LAST,
+ * feeding a text in pieces, each piece starting from the previous piece's
+ * h_n/c_n, gives exactly the outputs of feeding it whole.  The pointers are
+ * kept until changed; the caller owns the memory.
+ */
+void		rnn_infer_set_state(RnnInfer *inf, const float *h0, const float *c0);
+const float *rnn_infer_h_n(RnnInfer *inf);
+const float *rnn_infer_c_n(RnnInfer *inf);	/* NULL unless LSTM */
+
+/* The head alone: outputs (B, O) from features (B, F) (no skip path);
+ * e.g. a stream's score from its top-layer state with no new tokens. */
+void		rnn_head_forward(const RnnModel *model, const float *features, int B,
+							 float *outputs);
+
 #endif							/* RNN_CORE_H */

@@ -1,0 +1,180 @@
+/*
+ * forecast.h -- time-series forecasting on ordered table rows.
+ *
+ * forecast_data.c  reads series through SPI (with the caller's rights),
+ *                  validates columns, time steps and missing values, keeps
+ *                  per-series statistics and cuts windows on the fly;
+ * forecast_train.c rnn.train_forecaster;
+ * forecast_score.c rnn.forecast, rnn.predict_next, rnn.evaluate.
+ *
+ * What the network sees (per-window normalization, the default): each
+ * value is z-scored with its series' training statistics, then the window's
+ * last value is subtracted from the target channel, and the network predicts
+ * the next `horizon` values as offsets from that last value (direct
+ * multi-horizon head, plus a linear skip path over the window).  A series
+ * whose level drifts away from its training range is still forecast
+ * sensibly, and an untrained network starts as the naive forecast.
+ */
+#ifndef RNN_FORECAST_H
+#define RNN_FORECAST_H
+
+#include "rnn_ext.h"
+
+/* Kinds of time column, all read as int64. */
+typedef enum FcTimeKind
+{
+	FC_TIME_TIMESTAMP,			/* microseconds */
+	FC_TIME_TIMESTAMPTZ,		/* microseconds */
+	FC_TIME_DATE,				/* days, converted to microseconds */
+	FC_TIME_INTEGER				/* plain numbers, step in the same unit */
+} FcTimeKind;
+
+typedef enum FcMissing
+{
+	FC_MISSING_ERROR,			/* NULL/NaN/Infinity value: error naming the row */
+	FC_MISSING_INTERPOLATE		/* linear between neighbours, nearest at the ends */
+} FcMissing;
+
+/* Which columns of which relation, and how to read them. */
+typedef struct FcSpec
+{
+	Oid			relid;
+	char	   *time_column;
+	char	   *value_column;
+	char	   *series_column;	/* NULL: one series */
+	int			n_features;		/* covariates */
+	char	  **feature_columns;
+	FcMissing	missing;
+} FcSpec;
+
+/* One series, values z-scored in place once statistics are known. */
+typedef struct FcSeries
+{
+	char	   *key;			/* series value as text ("" for one series) */
+	int			n;				/* points */
+	size_t		first;			/* index of its first point in FcData.values */
+	int64		last_time;
+	int64		step;			/* time step, > 0 (0 when n == 1) */
+	int			n_train;		/* points in the training part */
+	double	   *mean;			/* (1 + n_features) */
+	double	   *std;			/* (1 + n_features) */
+} FcSeries;
+
+typedef struct FcData
+{
+	int			n_channels;		/* 1 + n_features */
+	int			n_series;
+	FcSeries   *series;
+	float	   *values;			/* (total points, n_channels) */
+	size_t		n_points;
+	FcTimeKind	time_kind;
+} FcData;
+
+/* Read every series of spec, ordered by (series, time).  Checks columns,
+ * duplicate and irregular timestamps, missing values. */
+void		fc_read(const FcSpec *spec, FcData *data);
+
+/* Statistics from the first n_train points of each series (all when n_train
+ * is n); a constant channel gets std 1.  Then z-score values in place. */
+void		fc_compute_stats(FcData *data);
+void		fc_apply_stats(FcData *data);
+
+/* Window geometry and the model's options, as stored in hyperparams. */
+typedef struct FcShape
+{
+	int			window;
+	int			horizon;
+	int			season;			/* seasonal-naive period, in steps */
+	bool		window_norm;	/* subtract the window's last value */
+} FcShape;
+
+/*
+ * Fill one example: x (window, n_channels) at row stride ldx (for packed
+ * batches: the batch size), skip (skip_size) the last values of channel 0,
+ * target (horizon) in network units; *last gets the window's last z-value.
+ * start is the index (within the series) of the window's first point.
+ */
+void		fc_fill_window(const FcData *data, const FcSeries *s, int start,
+						   const FcShape *shape, float *x, int ldx, float *skip,
+						   int skip_size, float *target, float *last);
+
+/* Which windows of each series: training part, validation part, or all. */
+typedef enum FcWhich
+{
+	FC_WINDOWS_TRAIN,			/* targets inside the first n_train points */
+	FC_WINDOWS_VALID,			/* targets inside the last n - n_train points */
+	FC_WINDOWS_ALL				/* every window, stride 1 */
+} FcWhich;
+
+typedef struct FcWindows
+{
+	const FcData *data;
+	FcShape		shape;
+	int64	   *cum;			/* (n_series + 1) windows before series s */
+	int		   *first_start;	/* (n_series) start of series s's first window */
+	int64		count;
+} FcWindows;
+
+void		fc_windows_init(FcWindows *w, const FcData *data, const FcShape *shape,
+							FcWhich which);
+void		fc_windows_locate(const FcWindows *w, int64 i, int *series, int *start);
+
+/* Errors summed over windows: original units and series z-units. */
+typedef struct FcMetrics
+{
+	int64		windows;
+	double		sse,
+				sae,
+				sse_z,
+				sae_z;			/* the model */
+	double		naive_sse,
+				naive_sae,
+				naive_sse_z,
+				naive_sae_z;	/* last value */
+	double		seas_sse,
+				seas_sae,
+				seas_sse_z,
+				seas_sae_z;		/* value one season earlier */
+} FcMetrics;
+
+/*
+ * Score windows with the model: at most max_windows of them, evenly spaced
+ * (0 = all).  When resid is non-NULL it receives |error| in z-units,
+ * (windows used, horizon), and *n_resid their count.
+ */
+void		fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
+							 FcMetrics *m, float **resid, int64 *n_resid);
+
+/* Model units -> original units for series s, step h */
+static inline double
+fc_denormalize(const FcSeries *s, double z)
+{
+	return z * s->std[0] + s->mean[0];
+}
+
+/* Parsed model metadata, cached in RnnCachedModel.aux */
+typedef struct FcModelInfo
+{
+	FcShape		shape;
+	FcSpec		spec;			/* relid is the source relation, if it still exists */
+	int			n_series;
+	char	  **keys;			/* sorted, for bsearch */
+	double	   *mean;			/* (n_series, n_channels) */
+	double	   *std;			/* (n_series, n_channels) */
+	int			n_levels;
+	double	   *levels;			/* conformal levels */
+	double	   *q;				/* (horizon, n_levels) |residual| quantiles, z-units */
+	int			skip_size;
+} FcModelInfo;
+
+FcModelInfo *fc_model_info(RnnCachedModel *entry);
+int			fc_find_series(const FcModelInfo *info, const char *key);
+
+/* 'lstm' / 'gru' / 'rnn' (or 'tanh'), else an error naming the value. */
+RnnCellKind rnn_parse_cell(const char *cell);
+
+/* Datum of a series' step-ahead timestamp, as timestamptz. */
+Datum		fc_time_datum(FcTimeKind kind, int64 t, bool *isnull);
+const char *fc_time_kind_name(FcTimeKind kind);
+
+#endif							/* RNN_FORECAST_H */

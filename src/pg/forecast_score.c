@@ -1,0 +1,710 @@
+/*
+ * forecast_score.c -- using a trained forecaster: rnn.forecast (the next
+ * values of every series, with split-conformal intervals), rnn.predict_next
+ * (an aggregate: the next values after any ordered set of rows, so a
+ * backtest is one window-function query) and rnn.evaluate (errors on a
+ * held-out table next to the naive baselines).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/varlena.h"
+
+#include "forecast.h"
+#include "jsonb_util.h"
+
+#define SCORE_BATCH 256
+
+/* ---------------------------------------------------------------------------
+ * Model metadata, parsed once per cached model
+ */
+static int
+cmp_key_index(const void *a, const void *b, void *arg)
+{
+	char	  **keys = arg;
+
+	return strcmp(keys[*(const int *) a], keys[*(const int *) b]);
+}
+
+static void
+check_kind(RnnCachedModel *entry, const char *want)
+{
+	if (strcmp(entry->kind, want) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s, not a %s", entry->name, entry->kind, want),
+				 strcmp(want, RNN_KIND_FORECASTER) == 0 ?
+				 errhint("Score classifiers with rnn.sentiment, rnn.classify or rnn.class_probs.") :
+				 errhint("Use rnn.forecast or rnn.predict_next with forecasters.")));
+}
+
+FcModelInfo *
+fc_model_info(RnnCachedModel *entry)
+{
+	FcModelInfo *info;
+	MemoryContext old;
+	Jsonb	   *hp = entry->hyperparams,
+			   *nz = entry->normalization;
+	int			C,
+				n_mean,
+				n_std,
+				n_q;
+	char	   *rel;
+	double	   *mean,
+			   *std;
+	int		   *order;
+
+	check_kind(entry, RNN_KIND_FORECASTER);
+	if (entry->aux != NULL)
+		return (FcModelInfo *) entry->aux;
+
+	old = MemoryContextSwitchTo(entry->cxt);
+	info = palloc0(sizeof(FcModelInfo));
+	info->shape.window = (int) rnn_jsonb_int(hp, "window_size", 0);
+	info->shape.horizon = entry->model->cfg.output_size;
+	info->shape.season = (int) rnn_jsonb_int(hp, "season_length", info->shape.horizon);
+	info->shape.window_norm = true;
+	{
+		char	   *norm = rnn_jsonb_text(hp, "normalize");
+
+		if (norm && strcmp(norm, "series") == 0)
+			info->shape.window_norm = false;
+	}
+	info->skip_size = entry->model->cfg.skip_size;
+	info->spec.time_column = rnn_jsonb_text(hp, "time_column");
+	info->spec.value_column = rnn_jsonb_text(hp, "value_column");
+	info->spec.series_column = rnn_jsonb_text(hp, "series_column");
+	info->spec.feature_columns = rnn_jsonb_texts(hp, "feature_columns", &info->spec.n_features);
+	{
+		char	   *missing = rnn_jsonb_text(hp, "missing");
+
+		info->spec.missing = missing && strcmp(missing, "interpolate") == 0
+			? FC_MISSING_INTERPOLATE : FC_MISSING_ERROR;
+	}
+	rel = rnn_jsonb_text(hp, "relation");
+	info->spec.relid = rel ? RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(rel)),
+											  NoLock, true) : InvalidOid;
+
+	C = 1 + info->spec.n_features;
+	if (info->shape.window < 1 || info->spec.time_column == NULL || info->spec.value_column == NULL ||
+		entry->model->cfg.input_size != C || entry->model->cfg.vocab_size != 0 ||
+		(info->skip_size != 0 && info->skip_size > info->shape.window))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("forecaster \"%s\" has inconsistent metadata", entry->name),
+				 errdetail("hyperparams must give window_size, time_column and value_column "
+						   "matching the weights (%d input channels).", entry->model->cfg.input_size)));
+
+	info->keys = rnn_jsonb_texts(nz, "series", &info->n_series);
+	mean = rnn_jsonb_doubles(nz, "mean", &n_mean);
+	std = rnn_jsonb_doubles(nz, "std", &n_std);
+	if (n_mean != info->n_series * C || n_std != info->n_series * C)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("forecaster \"%s\" has inconsistent normalization statistics", entry->name)));
+	info->levels = rnn_jsonb_doubles(nz, "conformal_levels", &info->n_levels);
+	info->q = rnn_jsonb_doubles(nz, "conformal_q", &n_q);
+	if (n_q != info->n_levels * info->shape.horizon)
+	{
+		info->n_levels = 0;		/* no intervals rather than wrong ones */
+		info->q = NULL;
+	}
+
+	/* sort series keys (with their statistics) for bsearch */
+	order = palloc(sizeof(int) * Max(info->n_series, 1));
+	for (int i = 0; i < info->n_series; i++)
+		order[i] = i;
+	qsort_arg(order, info->n_series, sizeof(int), cmp_key_index, info->keys);
+	{
+		char	  **keys = palloc(sizeof(char *) * Max(info->n_series, 1));
+
+		info->mean = palloc(sizeof(double) * Max(info->n_series, 1) * C);
+		info->std = palloc(sizeof(double) * Max(info->n_series, 1) * C);
+		for (int i = 0; i < info->n_series; i++)
+		{
+			keys[i] = info->keys[order[i]];
+			memcpy(info->mean + (size_t) i * C, mean + (size_t) order[i] * C, sizeof(double) * C);
+			memcpy(info->std + (size_t) i * C, std + (size_t) order[i] * C, sizeof(double) * C);
+		}
+		info->keys = keys;
+	}
+	MemoryContextSwitchTo(old);
+	entry->aux = info;
+	return info;
+}
+
+int
+fc_find_series(const FcModelInfo *info, const char *key)
+{
+	int			lo = 0,
+				hi = info->n_series - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(info->keys[mid], key);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/*
+ * Statistics for every series of data: the model's for series it was
+ * trained on, the series' own (over all its rows) for new ones.
+ */
+static void
+use_model_stats(FcData *data, const FcModelInfo *info)
+{
+	int			C = data->n_channels;
+
+	fc_compute_stats(data);
+	for (int s = 0; s < data->n_series; s++)
+	{
+		int			k = fc_find_series(info, data->series[s].key);
+
+		if (k >= 0)
+		{
+			memcpy(data->series[s].mean, info->mean + (size_t) k * C, sizeof(double) * C);
+			memcpy(data->series[s].std, info->std + (size_t) k * C, sizeof(double) * C);
+		}
+	}
+	fc_apply_stats(data);
+}
+
+static void
+read_for_model(FcModelInfo *info, Oid relid, FcData *data)
+{
+	FcSpec		spec = info->spec;
+
+	if (OidIsValid(relid))
+		spec.relid = relid;
+	if (!OidIsValid(spec.relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the relation this model was trained on no longer exists"),
+				 errhint("Pass relation => 'schema.table' with the same columns.")));
+	fc_read(&spec, data);
+}
+
+/* ---------------------------------------------------------------------------
+ * Scoring windows
+ */
+void
+fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
+				 FcMetrics *m, float **resid, int64 *n_resid)
+{
+	const FcData *data = w->data;
+	const FcShape *sh = &w->shape;
+	int			C = data->n_channels;
+	int			W = sh->window,
+				Hz = sh->horizon,
+				K = model->cfg.skip_size;
+	int64		n = max_windows > 0 && w->count > max_windows ? max_windows : w->count;
+	RnnInfer   *inf;
+	float	   *x = palloc(sizeof(float) * (size_t) SCORE_BATCH * W * C);
+	float	   *skip = K ? palloc(sizeof(float) * (size_t) SCORE_BATCH * K) : NULL;
+	float	   *target = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
+	float	   *out = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
+	float	   *last = palloc(sizeof(float) * SCORE_BATCH);
+	int		   *ser = palloc(sizeof(int) * SCORE_BATCH);
+	int		   *start = palloc(sizeof(int) * SCORE_BATCH);
+	int		   *lengths = palloc(sizeof(int) * SCORE_BATCH);
+
+	memset(m, 0, sizeof(FcMetrics));
+	if (resid)
+	{
+		*resid = palloc_extended(sizeof(float) * Max(n, 1) * Hz, MCXT_ALLOC_HUGE);
+		*n_resid = n;
+	}
+	rnn_check_status(rnn_infer_create(&inf, model, SCORE_BATCH, W), "could not prepare scoring");
+
+	for (int64 i0 = 0; i0 < n; i0 += SCORE_BATCH)
+	{
+		int			B = (int) Min(SCORE_BATCH, n - i0);
+		RnnBatch	batch;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int b = 0; b < B; b++)
+		{
+			/* evenly spaced when subsampling */
+			int64		i = n == w->count ? i0 + b : (int64) ((double) (i0 + b) * w->count / n);
+
+			fc_windows_locate(w, i, &ser[b], &start[b]);
+			fc_fill_window(data, &data->series[ser[b]], start[b], sh, x + (size_t) b * C, B,
+						   skip ? skip + (size_t) b * K : NULL, K, target + (size_t) b * Hz, &last[b]);
+			lengths[b] = W;
+		}
+		batch.B = B;
+		batch.T = W;
+		batch.lengths = lengths;
+		batch.x = x;
+		batch.tokens = NULL;
+		batch.skip = skip;
+		rnn_check_status(rnn_infer(inf, &batch, out), "scoring failed");
+
+		for (int b = 0; b < B; b++)
+		{
+			const FcSeries *s = &data->series[ser[b]];
+			const float *v = data->values + (s->first + start[b]) * C;
+			double		base = sh->window_norm ? last[b] : 0.0;
+			double		sd = s->std[0];
+
+			for (int h = 0; h < Hz; h++)
+			{
+				double		yz = target[(size_t) b * Hz + h] + base;	/* truth, z */
+				double		pz = out[(size_t) b * Hz + h] + base;	/* model, z */
+				double		nz = last[b];	/* naive, z */
+				int			back = sh->season * ((h / sh->season) + 1);
+				int			si = W + h - back;	/* seasonal index in window */
+				double		sz;
+				double		e;
+
+				/* one season back; before the window, fall back to its start */
+				if (start[b] + si < 0)
+					si = -start[b];
+				sz = v[(ptrdiff_t) si * C];
+
+				e = pz - yz;
+				m->sse_z += e * e;
+				m->sae_z += fabs(e);
+				m->sse += e * e * sd * sd;
+				m->sae += fabs(e) * sd;
+				if (resid)
+					(*resid)[(i0 + b) * Hz + h] = (float) fabs(e);
+				e = nz - yz;
+				m->naive_sse_z += e * e;
+				m->naive_sae_z += fabs(e);
+				m->naive_sse += e * e * sd * sd;
+				m->naive_sae += fabs(e) * sd;
+				e = sz - yz;
+				m->seas_sse_z += e * e;
+				m->seas_sae_z += fabs(e);
+				m->seas_sse += e * e * sd * sd;
+				m->seas_sae += fabs(e) * sd;
+			}
+		}
+		m->windows += B;
+	}
+	rnn_infer_free(inf);
+}
+
+/* ---------------------------------------------------------------------------
+ * rnn.forecast(model, horizon, level, relation)
+ *
+ *   SELECT * FROM rnn.forecast('temp_lstm', horizon => 3);
+ *    series | step |           ts           | value | lo   | hi
+ *   --------+------+------------------------+-------+------+------
+ *    s1     |    1 | 2024-01-08 00:00:00+00 | 20.1  | 19.2 | 21.0
+ *    ...
+ *
+ * 1. The last window_size rows of every series are read (in time order) and
+ *    the next `horizon` values predicted at once; ts continues each series
+ *    at its own step (NULL for integer time columns).
+ * 2. lo/hi: split-conformal interval at `level` from the validation
+ *    residuals of each step (scaled by each series' standard deviation);
+ *    NULL when the model was trained without validation data.
+ */
+static double
+conformal_width(const FcModelInfo *info, int h, double level)
+{
+	int			nl = info->n_levels;
+	const double *lv = info->levels;
+	const double *q = info->q + (size_t) h * nl;
+
+	for (int l = 0; l + 1 < nl; l++)
+		if (level <= lv[l + 1] + 1e-12)
+		{
+			double		f = (level - lv[l]) / (lv[l + 1] - lv[l]);
+
+			return q[l] + f * (q[l + 1] - q[l]);
+		}
+	return q[nl - 1];
+}
+
+PG_FUNCTION_INFO_V1(rnn_forecast);
+Datum
+rnn_forecast(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name;
+	RnnCachedModel *entry;
+	FcModelInfo *info;
+	RnnModel   *model;
+	FcData		data;
+	FcShape		sh;
+	int			horizon;
+	double		level;
+	Oid			relid;
+	MemoryContext cxt,
+				old;
+	RnnInfer   *inf;
+	int			W,
+				Hz,
+				C,
+				K;
+	float	   *x,
+			   *skip,
+			   *out,
+			   *last;
+	int		   *lengths;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	InitMaterializedSRF(fcinfo, 0);
+
+	entry = rnn_cache_get(fcinfo, name, 0);
+	info = fc_model_info(entry);
+	model = entry->model;
+	sh = info->shape;
+	horizon = PG_ARGISNULL(1) ? sh.horizon : PG_GETARG_INT32(1);
+	level = PG_ARGISNULL(2) ? 0.9 : PG_GETARG_FLOAT8(2);
+	relid = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
+	if (horizon < 1 || horizon > sh.horizon)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon = %d is out of range for model \"%s\"", horizon, name),
+				 errdetail("The model predicts %d steps at once (direct strategy).", sh.horizon),
+				 errhint("Retrain with a larger horizon to forecast further.")));
+	if (info->n_levels > 0 && !(level >= info->levels[0] && level <= info->levels[info->n_levels - 1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("level = %g is out of range", level),
+				 errdetail("Intervals are available for levels from %g to %g.",
+						   info->levels[0], info->levels[info->n_levels - 1])));
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn forecast", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	rnn_require_blas();
+	read_for_model(info, relid, &data);
+	use_model_stats(&data, info);
+
+	W = sh.window;
+	Hz = sh.horizon;
+	C = data.n_channels;
+	K = model->cfg.skip_size;
+	x = palloc(sizeof(float) * (size_t) SCORE_BATCH * W * C);
+	skip = K ? palloc(sizeof(float) * (size_t) SCORE_BATCH * K) : NULL;
+	out = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
+	last = palloc(sizeof(float) * SCORE_BATCH);
+	lengths = palloc(sizeof(int) * SCORE_BATCH);
+	rnn_check_status(rnn_infer_create(&inf, model, SCORE_BATCH, W), "could not prepare scoring");
+
+	for (int s0 = 0; s0 < data.n_series; s0 += SCORE_BATCH)
+	{
+		int			B = Min(SCORE_BATCH, data.n_series - s0);
+		RnnBatch	batch;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int b = 0; b < B; b++)
+		{
+			const FcSeries *s = &data.series[s0 + b];
+
+			if (s->n < W)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("series \"%s\" has %d rows, fewer than window_size %d", s->key,
+								s->n, W),
+						 errdetail("Forecasting reads the last %d rows of each series.", W)));
+			fc_fill_window(&data, s, s->n - W, &sh, x + (size_t) b * C, B,
+						   skip ? skip + (size_t) b * K : NULL, K, NULL, &last[b]);
+			lengths[b] = W;
+		}
+		batch.B = B;
+		batch.T = W;
+		batch.lengths = lengths;
+		batch.x = x;
+		batch.tokens = NULL;
+		batch.skip = skip;
+		rnn_check_status(rnn_infer(inf, &batch, out), "forecasting failed");
+
+		for (int b = 0; b < B; b++)
+		{
+			const FcSeries *s = &data.series[s0 + b];
+
+			for (int h = 0; h < horizon; h++)
+			{
+				Datum		values[6];
+				bool		nulls[6] = {false, false, false, false, false, false};
+				double		z = out[(size_t) b * Hz + h] + (sh.window_norm ? last[b] : 0.0);
+
+				values[0] = CStringGetTextDatum(s->key);
+				values[1] = Int32GetDatum(h + 1);
+				values[2] = fc_time_datum(data.time_kind, s->last_time + s->step * (h + 1), &nulls[2]);
+				if (data.time_kind == FC_TIME_INTEGER)
+				{
+					/* integer time: ts is NULL; step says how far ahead */
+					nulls[2] = true;
+				}
+				values[3] = Float8GetDatum(fc_denormalize(s, z));
+				if (info->n_levels > 0)
+				{
+					double		wdt = conformal_width(info, h, level) * s->std[0];
+
+					values[4] = Float8GetDatum(fc_denormalize(s, z) - wdt);
+					values[5] = Float8GetDatum(fc_denormalize(s, z) + wdt);
+				}
+				else
+					nulls[4] = nulls[5] = true;
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		}
+	}
+	rnn_infer_free(inf);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * rnn.evaluate(model, relation)
+ *
+ * Every window (stride 1) of every series in relation, scored with the
+ * model: MSE and MAE on the original scale and in z-units of each series
+ * (the "normalized" errors forecasting papers report), next to the naive
+ * last-value and seasonal-naive forecasts of the same windows.
+ */
+PG_FUNCTION_INFO_V1(rnn_evaluate);
+Datum
+rnn_evaluate(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			relid = PG_GETARG_OID(1);
+	RnnCachedModel *entry;
+	FcModelInfo *info;
+	FcData		data;
+	FcWindows	w;
+	FcMetrics	m;
+	TupleDesc	desc;
+	Datum		values[13];
+	bool		nulls[13];
+	MemoryContext cxt,
+				old;
+	double		denom;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	entry = rnn_cache_get(fcinfo, name, 0);
+	info = fc_model_info(entry);
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn evaluate", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	rnn_require_blas();
+	read_for_model(info, relid, &data);
+	use_model_stats(&data, info);
+	fc_windows_init(&w, &data, &info->shape, FC_WINDOWS_ALL);
+	if (w.count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation %s has no series of at least %d rows", get_rel_name(relid),
+						info->shape.window + info->shape.horizon),
+				 errdetail("Evaluation needs window_size + horizon rows per window.")));
+	fc_score_windows(entry->model, &w, 0, &m, NULL, NULL);
+	MemoryContextSwitchTo(old);
+
+	denom = (double) m.windows * info->shape.horizon;
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int64GetDatum(m.windows);
+	values[1] = Float8GetDatum(m.sse / denom);
+	values[2] = Float8GetDatum(m.sae / denom);
+	values[3] = Float8GetDatum(m.sse_z / denom);
+	values[4] = Float8GetDatum(m.sae_z / denom);
+	values[5] = Float8GetDatum(m.naive_sse / denom);
+	values[6] = Float8GetDatum(m.naive_sae / denom);
+	values[7] = Float8GetDatum(m.naive_sse_z / denom);
+	values[8] = Float8GetDatum(m.naive_sae_z / denom);
+	values[9] = Float8GetDatum(m.seas_sse / denom);
+	values[10] = Float8GetDatum(m.seas_sae / denom);
+	values[11] = Float8GetDatum(m.seas_sse_z / denom);
+	values[12] = Float8GetDatum(m.seas_sae_z / denom);
+	MemoryContextDelete(cxt);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* ---------------------------------------------------------------------------
+ * rnn.predict_next(model, value [, series]) aggregate
+ *
+ *   SELECT sensor, rnn.predict_next('temp_lstm', temp ORDER BY ts)
+ *   FROM readings GROUP BY sensor;
+ *
+ *   -- backtest: the forecast made at every row from the rows before it
+ *   SELECT ts, temp, rnn.predict_next('temp_lstm', temp)
+ *            OVER (ORDER BY ts ROWS 95 PRECEDING)
+ *   FROM readings;
+ *
+ * 1. Returns float8[horizon]: the next values after the last row, from the
+ *    last window_size values; NULL while fewer than window_size rows have
+ *    been seen (the first rows of a backtest).
+ * 2. Scale: the statistics of the named series (third argument) if the model
+ *    was trained on it, of the only series of a one-series model, else of
+ *    the values aggregated.
+ * 3. The final function only reads the state, so a window with a growing
+ *    frame reuses it from row to row.  Univariate models only (covariates
+ *    need rnn.forecast).
+ */
+typedef struct PredictState
+{
+	char	   *model;			/* kept here: FINALFUNC_EXTRA args arrive NULL */
+	char	   *series;
+	int			n;
+	int			cap;
+	double	   *v;
+} PredictState;
+
+PG_FUNCTION_INFO_V1(rnn_predict_next_sfunc);
+Datum
+rnn_predict_next_sfunc(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt,
+				old;
+	PredictState *st = PG_ARGISNULL(0) ? NULL : (PredictState *) PG_GETARG_POINTER(0);
+	double		v;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "rnn_predict_next_sfunc called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be NULL")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("rnn.predict_next got a NULL value after %d rows", st ? st->n : 0),
+				 errhint("Filter NULLs out or fill them (e.g. coalesce with the previous value).")));
+	v = PG_GETARG_FLOAT8(2);
+	if (!isfinite(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rnn.predict_next got %g after %d rows", v, st ? st->n : 0)));
+
+	old = MemoryContextSwitchTo(aggcxt);
+	if (st == NULL)
+	{
+		st = palloc0(sizeof(PredictState));
+		st->model = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+			st->series = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		st->cap = 256;
+		st->v = palloc(sizeof(double) * st->cap);
+	}
+	if (st->n == st->cap)
+	{
+		st->cap *= 2;
+		st->v = repalloc_huge(st->v, sizeof(double) * st->cap);
+	}
+	st->v[st->n++] = v;
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(rnn_predict_next_final);
+Datum
+rnn_predict_next_final(PG_FUNCTION_ARGS)
+{
+	PredictState *st = PG_ARGISNULL(0) ? NULL : (PredictState *) PG_GETARG_POINTER(0);
+	RnnCachedModel *entry;
+	FcModelInfo *info;
+	const RnnModel *model;
+	int			W,
+				Hz,
+				K,
+				k;
+	double		mean,
+				sd;
+	const double *v;
+	float	   *x,
+			   *skip = NULL,
+			   *out;
+	float		base;
+	int			length;
+	RnnBatch	batch;
+	RnnInfer   *inf;
+	Datum	   *d;
+
+	if (st == NULL)
+		PG_RETURN_NULL();
+	entry = rnn_cache_get(fcinfo, st->model, 0);
+	info = fc_model_info(entry);
+	model = entry->model;
+	if (info->spec.n_features > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" uses feature columns; rnn.predict_next takes only the value",
+						st->model),
+				 errhint("Use rnn.forecast, which reads the covariates from the table.")));
+	W = info->shape.window;
+	Hz = info->shape.horizon;
+	K = model->cfg.skip_size;
+	if (st->n < W)
+		PG_RETURN_NULL();
+	v = st->v + (st->n - W);
+
+	/* scale */
+	k = st->series ? fc_find_series(info, st->series) : (info->n_series == 1 ? 0 : -1);
+	if (k >= 0)
+	{
+		mean = info->mean[k];
+		sd = info->std[k];
+	}
+	else
+	{
+		double		sum = 0.0,
+					sq = 0.0;
+
+		for (int i = 0; i < st->n; i++)
+			sum += st->v[i];
+		mean = sum / st->n;
+		for (int i = 0; i < st->n; i++)
+			sq += (st->v[i] - mean) * (st->v[i] - mean);
+		sd = sqrt(sq / st->n);
+		if (!(sd > 1e-8 * Max(1.0, fabs(mean))))
+			sd = 1.0;
+	}
+
+	rnn_require_blas();
+	x = palloc(sizeof(float) * W);
+	out = palloc(sizeof(float) * Hz);
+	if (K)
+		skip = palloc(sizeof(float) * K);
+	base = info->shape.window_norm ? (float) ((v[W - 1] - mean) / sd) : 0.0f;
+	for (int t = 0; t < W; t++)
+		x[t] = (float) ((v[t] - mean) / sd) - base;
+	for (int i = 0; i < K; i++)
+		skip[i] = x[W - K + i];
+	length = W;
+	batch.B = 1;
+	batch.T = W;
+	batch.lengths = &length;
+	batch.x = x;
+	batch.tokens = NULL;
+	batch.skip = skip;
+	rnn_check_status(rnn_infer_create(&inf, model, 1, W), "could not prepare scoring");
+	rnn_check_status(rnn_infer(inf, &batch, out), "forecasting failed");
+	rnn_infer_free(inf);
+
+	d = palloc(sizeof(Datum) * Hz);
+	for (int h = 0; h < Hz; h++)
+		d[h] = Float8GetDatum((out[h] + base) * sd + mean);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, Hz, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
+}

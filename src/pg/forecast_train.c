@@ -1,0 +1,660 @@
+/*
+ * forecast_train.c -- rnn.train_forecaster: one SQL call from a table of
+ * readings to a stored forecasting model.
+ *
+ *   SELECT * FROM rnn.train_forecaster('temp_lstm', 'readings',
+ *            time_column => 'ts', value_column => 'temp',
+ *            series_column => 'sensor', window_size => 96, horizon => 24);
+ *
+ *    model     | version | train_mse | valid_mse | naive_valid_mse | ...
+ *   -----------+---------+-----------+-----------+-----------------+----
+ *    temp_lstm |       1 |    0.0213 |    0.0311 |          0.0498 | ...
+ *
+ * Notes:
+ * 1. Each series is split in time: its last validation_fraction of points is
+ *    the validation part (early stopping, metrics and the conformal interval
+ *    widths); statistics come from the training part only.
+ * 2. Windows are cut per series on the fly, never across two series, and
+ *    never materialised: memory is the rows plus one batch.
+ * 3. Nothing is stored unless training completes: a cancel, an error or a
+ *    diverging loss leaves rnn.models as it was.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "forecast.h"
+#include "jsonb_util.h"
+
+/* Residual quantile levels stored for conformal intervals: 0.50 .. 0.99 */
+#define FC_LEVEL_MIN 50
+#define FC_LEVEL_MAX 99
+/* Windows scored for metrics, evenly spaced, per part */
+#define FC_METRIC_WINDOWS 20000
+
+/* ---------------------------------------------------------------------------
+ * Arguments
+ */
+static void
+check_int_range(const char *name, int64 v, int64 lo, int64 hi)
+{
+	if (v < lo || v > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s = " INT64_FORMAT " is out of range", name, v),
+				 errdetail("%s must be between " INT64_FORMAT " and " INT64_FORMAT ".",
+						   name, lo, hi)));
+}
+
+static void
+check_float_range(const char *name, double v, double lo, double hi, bool hi_inclusive)
+{
+	if (!(v >= lo && (hi_inclusive ? v <= hi : v < hi)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s = %g is out of range", name, v),
+				 errdetail("%s must be at least %g and %s %g.", name, lo,
+						   hi_inclusive ? "at most" : "less than", hi)));
+}
+
+RnnCellKind
+rnn_parse_cell(const char *cell)
+{
+	if (strcmp(cell, "lstm") == 0)
+		return RNN_CELL_LSTM;
+	if (strcmp(cell, "gru") == 0)
+		return RNN_CELL_GRU;
+	if (strcmp(cell, "rnn") == 0 || strcmp(cell, "tanh") == 0)
+		return RNN_CELL_TANH;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown cell \"%s\"", cell),
+			 errhint("Use 'lstm', 'gru' or 'rnn'.")));
+	return RNN_CELL_LSTM;
+}
+
+#define ARG_TEXT(i) (PG_ARGISNULL(i) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(i)))
+
+static void
+require_arg(FunctionCallInfo fcinfo, int i, const char *name)
+{
+	if (PG_ARGISNULL(i))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+static char **
+text_array_to_cstrings(ArrayType *arr, int *n, const char *name)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", name)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", name)));
+		out[i] = TextDatumGetCString(elems[i]);
+	}
+	return out;
+}
+
+/* Default seasonal period from the time step: a day of hours, a week of
+ * days, ...; otherwise one horizon. */
+static int
+default_season(const FcData *data, int horizon)
+{
+	int64		step = data->n_series > 0 ? data->series[0].step : 0;
+
+	if (data->time_kind == FC_TIME_INTEGER || step <= 0)
+		return horizon;
+	if (step == USECS_PER_HOUR)
+		return 24;
+	if (step == USECS_PER_DAY)
+		return 7;
+	if (step == 15 * USECS_PER_MINUTE)
+		return 96;
+	if (step == USECS_PER_MINUTE)
+		return 60;
+	if (step == 7 * USECS_PER_DAY)
+		return 52;
+	return horizon;
+}
+
+/* ---------------------------------------------------------------------------
+ * The data set handed to rnn_fit: train windows, then validation windows.
+ */
+typedef struct FcFitData
+{
+	FcWindows	train;
+	FcWindows	valid;
+	int			skip_size;
+} FcFitData;
+
+static int
+fc_length(void *ctx, int example)
+{
+	return ((FcFitData *) ctx)->train.shape.window;
+}
+
+static RnnStatus
+fc_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
+{
+	FcFitData  *fd = ctx;
+	const FcData *data = fd->train.data;
+	int			C = data->n_channels;
+
+	for (int b = 0; b < count; b++)
+	{
+		const FcWindows *w = idx[b] < fd->train.count ? &fd->train : &fd->valid;
+		int64		i = idx[b] < fd->train.count ? idx[b] : idx[b] - fd->train.count;
+		int			s,
+					start;
+		float		last;
+
+		fc_windows_locate(w, i, &s, &start);
+		buf->lengths[b] = w->shape.window;
+		fc_fill_window(data, &data->series[s], start, &w->shape,
+					   buf->x + (size_t) b * C, count,
+					   fd->skip_size ? buf->skip + (size_t) b * fd->skip_size : NULL,
+					   fd->skip_size, buf->targets + (size_t) b * w->shape.horizon, &last);
+	}
+	return RNN_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Progress
+ */
+typedef struct FcProgress
+{
+	const char *name;
+	int			epochs;
+	StringInfoData curve_train;
+	StringInfoData curve_valid;
+} FcProgress;
+
+static void
+fc_on_batch(void *ctx)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+static int
+fc_on_epoch(void *ctx, const RnnEpochReport *r)
+{
+	FcProgress *p = ctx;
+
+	if (isnan(r->valid_loss))
+		ereport(NOTICE,
+				(errmsg("%s: epoch %d/%d: train loss %.5f, %.1f s",
+						p->name, r->epoch, p->epochs, r->train_loss, r->seconds)));
+	else
+		ereport(NOTICE,
+				(errmsg("%s: epoch %d/%d: train loss %.5f, validation loss %.5f%s, %.1f s",
+						p->name, r->epoch, p->epochs, r->train_loss, r->valid_loss,
+						r->best_epoch == r->epoch ? " (best)" : "", r->seconds)));
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Metadata
+ */
+static Jsonb *
+build_normalization(const FcData *data, const double *q, int horizon)
+{
+	StringInfoData b;
+	int			C = data->n_channels;
+	double	   *tmp = palloc(sizeof(double) * (size_t) data->n_series * C);
+	double		levels[FC_LEVEL_MAX - FC_LEVEL_MIN + 1];
+
+	initStringInfo(&b);
+	appendStringInfo(&b, "{\"time_type\": \"%s\", \"series\": [",
+					 fc_time_kind_name(data->time_kind));
+	for (int s = 0; s < data->n_series; s++)
+	{
+		if (s > 0)
+			appendStringInfoChar(&b, ',');
+		escape_json(&b, data->series[s].key);
+	}
+	appendStringInfoString(&b, "], \"mean\": ");
+	for (int s = 0; s < data->n_series; s++)
+		memcpy(tmp + (size_t) s * C, data->series[s].mean, sizeof(double) * C);
+	rnn_json_append_doubles(&b, tmp, (size_t) data->n_series * C);
+	appendStringInfoString(&b, ", \"std\": ");
+	for (int s = 0; s < data->n_series; s++)
+		memcpy(tmp + (size_t) s * C, data->series[s].std, sizeof(double) * C);
+	rnn_json_append_doubles(&b, tmp, (size_t) data->n_series * C);
+	if (q != NULL)
+	{
+		for (int l = FC_LEVEL_MIN; l <= FC_LEVEL_MAX; l++)
+			levels[l - FC_LEVEL_MIN] = l / 100.0;
+		appendStringInfoString(&b, ", \"conformal_levels\": ");
+		rnn_json_append_doubles(&b, levels, FC_LEVEL_MAX - FC_LEVEL_MIN + 1);
+		appendStringInfoString(&b, ", \"conformal_q\": ");
+		rnn_json_append_doubles(&b, q, (size_t) horizon * (FC_LEVEL_MAX - FC_LEVEL_MIN + 1));
+	}
+	appendStringInfoChar(&b, '}');
+	return rnn_jsonb_from_text(b.data);
+}
+
+static int
+cmp_float(const void *a, const void *b)
+{
+	float		x = *(const float *) a,
+				y = *(const float *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Split-conformal widths: for each step h and level l, the
+ * ceil((n + 1) l)-th smallest absolute validation residual (z-units); with
+ * too few residuals for a level, the largest one.
+ */
+static double *
+conformal_quantiles(float *resid, int64 n, int horizon)
+{
+	int			nl = FC_LEVEL_MAX - FC_LEVEL_MIN + 1;
+	double	   *q = palloc(sizeof(double) * horizon * nl);
+	float	   *col = palloc(sizeof(float) * n);
+
+	for (int h = 0; h < horizon; h++)
+	{
+		for (int64 i = 0; i < n; i++)
+			col[i] = resid[i * horizon + h];
+		qsort(col, n, sizeof(float), cmp_float);
+		for (int l = 0; l < nl; l++)
+		{
+			double		level = (FC_LEVEL_MIN + l) / 100.0;
+			int64		k = (int64) ceil((n + 1) * level);
+
+			q[h * nl + l] = col[Min(Max(k, 1), n) - 1];
+		}
+	}
+	pfree(col);
+	return q;
+}
+
+static void
+append_metric(StringInfo b, const char *key, double v, bool comma)
+{
+	if (comma)
+		appendStringInfoString(b, ", ");
+	appendStringInfo(b, "\"%s\": ", key);
+	if (isfinite(v))
+		appendStringInfo(b, "%.17g", v);
+	else
+		appendStringInfoString(b, "null");
+}
+
+/* ---------------------------------------------------------------------------
+ * rnn.train_forecaster
+ */
+PG_FUNCTION_INFO_V1(rnn_train_forecaster);
+Datum
+rnn_train_forecaster(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt,
+				old;
+	FcSpec		spec;
+	FcShape		shape;
+	FcData		data;
+	FcFitData	fd;
+	RnnConfig	cfg;
+	RnnFitOptions fo;
+	RnnFitResult fr;
+	RnnModel   *model;
+	FcMetrics	mt,
+				mv;
+	FcProgress	prog;
+	char	   *name,
+			   *cell_name,
+			   *missing,
+			   *normalize;
+	int			hidden,
+				layers,
+				window,
+				horizon,
+				epochs,
+				batch,
+				patience,
+				season,
+				bpe;
+	double		dropout,
+				lr,
+				vf,
+				clip;
+	int64		seed;
+	bool		linear_skip;
+	float	   *resid = NULL;
+	int64		n_resid = 0;
+	double	   *q = NULL;
+	uint8_t    *blob;
+	size_t		blob_len;
+	bytea	   *weights;
+	RnnStoreRequest req;
+	StringInfoData hp,
+				met,
+				curve;
+	int32		version;
+	TupleDesc	desc;
+	Datum		values[15];
+	bool		nulls[15];
+	int64		rows = 0;
+	Size		need;
+
+	for (int i = 0; i < 4; i++)
+		require_arg(fcinfo, i, i == 0 ? "model_name" : i == 1 ? "relation" :
+					i == 2 ? "time_column" : "value_column");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	name = ARG_TEXT(0);
+	if (name[0] == '\0' || strlen(name) > 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must be 1 to 200 characters long")));
+
+	memset(&spec, 0, sizeof(spec));
+	spec.relid = PG_GETARG_OID(1);
+	spec.time_column = ARG_TEXT(2);
+	spec.value_column = ARG_TEXT(3);
+	spec.series_column = ARG_TEXT(4);
+	if (!PG_ARGISNULL(5))
+		spec.feature_columns = text_array_to_cstrings(PG_GETARG_ARRAYTYPE_P(5),
+													  &spec.n_features, "feature_columns");
+	cell_name = PG_ARGISNULL(6) ? "lstm" : ARG_TEXT(6);
+	hidden = PG_ARGISNULL(7) ? 64 : PG_GETARG_INT32(7);
+	layers = PG_ARGISNULL(8) ? 1 : PG_GETARG_INT32(8);
+	dropout = PG_ARGISNULL(9) ? 0.0 : PG_GETARG_FLOAT8(9);
+	window = PG_ARGISNULL(10) ? 96 : PG_GETARG_INT32(10);
+	horizon = PG_ARGISNULL(11) ? 24 : PG_GETARG_INT32(11);
+	epochs = PG_ARGISNULL(12) ? 30 : PG_GETARG_INT32(12);
+	batch = PG_ARGISNULL(13) ? 64 : PG_GETARG_INT32(13);
+	lr = PG_ARGISNULL(14) ? 1e-3 : PG_GETARG_FLOAT8(14);
+	vf = PG_ARGISNULL(15) ? 0.2 : PG_GETARG_FLOAT8(15);
+	patience = PG_ARGISNULL(16) ? 5 : PG_GETARG_INT32(16);
+	seed = PG_ARGISNULL(17) ? 42 : PG_GETARG_INT64(17);
+	missing = PG_ARGISNULL(18) ? "error" : ARG_TEXT(18);
+	normalize = PG_ARGISNULL(19) ? "window" : ARG_TEXT(19);
+	linear_skip = PG_ARGISNULL(20) ? true : PG_GETARG_BOOL(20);
+	season = PG_ARGISNULL(21) ? 0 : PG_GETARG_INT32(21);
+	bpe = PG_ARGISNULL(22) ? 0 : PG_GETARG_INT32(22);
+	clip = PG_ARGISNULL(23) ? 1.0 : PG_GETARG_FLOAT8(23);
+
+	rnn_parse_cell(cell_name);
+	check_int_range("hidden_size", hidden, 1, RNN_MAX_HIDDEN);
+	check_int_range("num_layers", layers, 1, RNN_MAX_LAYERS);
+	check_float_range("dropout", dropout, 0.0, 1.0, false);
+	check_int_range("window_size", window, 1, 100000);
+	check_int_range("horizon", horizon, 1, 10000);
+	check_int_range("epochs", epochs, 1, 100000);
+	check_int_range("batch_size", batch, 1, 65536);
+	check_float_range("learning_rate", lr, 1e-12, 10.0, true);
+	check_float_range("validation_fraction", vf, 0.0, 0.9, true);
+	check_int_range("patience", patience, 0, 100000);
+	check_int_range("season_length", season, 0, 100000);
+	check_int_range("batches_per_epoch", bpe, 0, 100000000);
+	check_float_range("clip_norm", clip, 0.0, 1e6, true);
+	check_int_range("number of feature_columns", spec.n_features, 0, 1000);
+	if (strcmp(missing, "error") == 0)
+		spec.missing = FC_MISSING_ERROR;
+	else if (strcmp(missing, "interpolate") == 0)
+		spec.missing = FC_MISSING_INTERPOLATE;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown missing value rule \"%s\"", missing),
+				 errhint("Use 'error' or 'interpolate'.")));
+	if (strcmp(normalize, "window") != 0 && strcmp(normalize, "series") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown normalization \"%s\"", normalize),
+				 errhint("Use 'window' (subtract each window's last value, the default) "
+						 "or 'series' (z-score only).")));
+
+	rnn_require_blas();
+
+	/* everything below lives in one context, freed on success and on error */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn train_forecaster",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+
+	/* 1. read */
+	fc_read(&spec, &data);
+	if (data.n_series == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("relation %s has no rows to train on", get_rel_name(spec.relid))));
+	shape.window = window;
+	shape.horizon = horizon;
+	shape.window_norm = strcmp(normalize, "window") == 0;
+	shape.season = season > 0 ? season : default_season(&data, horizon);
+
+	/* 2. split each series in time; check lengths */
+	for (int s = 0; s < data.n_series; s++)
+	{
+		FcSeries   *ser = &data.series[s];
+		int			n_val = (int) floor(ser->n * vf);
+
+		rows += ser->n;
+		ser->n_train = ser->n - n_val;
+		if (ser->n_train < window + horizon || (vf > 0 && n_val < horizon))
+		{
+			int			min_n = window + horizon;
+
+			while (min_n - (int) floor(min_n * vf) < window + horizon ||
+				   (vf > 0 && (int) floor(min_n * vf) < horizon))
+				min_n++;
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("series \"%s\" has %d rows, fewer than the %d needed", ser->key,
+							ser->n, min_n),
+					 errdetail("A training window needs window_size + horizon = %d rows, "
+							   "and validation_fraction = %g keeps the last %d%% of each "
+							   "series for validation, which must hold a horizon of %d.",
+							   window + horizon, vf, (int) (vf * 100), horizon),
+					 errhint("Lower window_size or horizon, or filter out short series.")));
+		}
+	}
+	fc_compute_stats(&data);
+	fc_apply_stats(&data);
+
+	/* 3. model */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cell = rnn_parse_cell(cell_name);
+	cfg.num_layers = layers;
+	cfg.input_size = data.n_channels;
+	cfg.hidden_size = hidden;
+	cfg.output_size = horizon;
+	cfg.head = RNN_HEAD_REGRESSION;
+	cfg.pooling = RNN_POOL_LAST;
+	cfg.skip_size = linear_skip ? window : 0;
+	cfg.dropout = (float) dropout;
+
+	need = rnn_fit_memory(&cfg, batch, window);
+	if (need == SIZE_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model is too large: hidden_size %d, window_size %d, batch_size %d",
+						hidden, window, batch)));
+	need += sizeof(float) * data.n_points * data.n_channels +
+		sizeof(float) * rnn_param_count(&cfg);
+	rnn_check_train_memory(need, "training this forecaster");
+
+	fc_windows_init(&fd.train, &data, &shape, FC_WINDOWS_TRAIN);
+	fc_windows_init(&fd.valid, &data, &shape, vf > 0 ? FC_WINDOWS_VALID : FC_WINDOWS_TRAIN);
+	if (vf == 0)
+		fd.valid.count = 0;
+	fd.skip_size = cfg.skip_size;
+	if (fd.train.count > INT_MAX / 2 || fd.valid.count > INT_MAX / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many training windows (" INT64_FORMAT ")",
+						fd.train.count + fd.valid.count),
+				 errhint("Pass batches_per_epoch to sample windows, or train on fewer rows.")));
+
+	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
+	rnn_model_init(model, (uint64_t) seed);
+
+	/* 4. fit */
+	{
+		RnnDataset	ds;
+
+		memset(&ds, 0, sizeof(ds));
+		ds.ctx = &fd;
+		ds.n_train = (int) fd.train.count;
+		ds.n_valid = (int) fd.valid.count;
+		ds.max_steps = window;
+		ds.length = fc_length;
+		ds.load = fc_load;
+
+		rnn_fit_defaults(&fo);
+		fo.epochs = epochs;
+		fo.batch_size = batch;
+		fo.patience = patience;
+		fo.batches_per_epoch = bpe;
+		fo.length_buckets = 0;
+		fo.seed = (uint64_t) seed;
+		fo.optim.learning_rate = (float) lr;
+		fo.optim.clip_norm = (float) clip;
+		prog.name = name;
+		prog.epochs = epochs;
+		fo.cb_ctx = &prog;
+		fo.on_batch = fc_on_batch;
+		fo.on_epoch = fc_on_epoch;
+
+		memset(&fr, 0, sizeof(fr));
+		fr.train_curve = palloc(sizeof(double) * epochs);
+		fr.valid_curve = palloc(sizeof(double) * epochs);
+		rnn_check_status(rnn_fit(model, &ds, &fo, &fr), "training failed");
+	}
+
+	/* 5. metrics on the original scale, baselines on the same windows */
+	fc_score_windows(model, &fd.train, FC_METRIC_WINDOWS, &mt, NULL, NULL);
+	memset(&mv, 0, sizeof(mv));
+	if (fd.valid.count > 0)
+	{
+		fc_score_windows(model, &fd.valid, 0, &mv, &resid, &n_resid);
+		q = conformal_quantiles(resid, n_resid, horizon);
+	}
+
+	/* 6. store */
+	rnn_check_status(rnn_model_encode(model, &blob, &blob_len), "could not encode the model");
+	weights = palloc(VARHDRSZ + blob_len);
+	SET_VARSIZE(weights, VARHDRSZ + blob_len);
+	memcpy(VARDATA(weights), blob, blob_len);
+
+	initStringInfo(&hp);
+	appendStringInfoString(&hp, "{\"relation\": ");
+	escape_json(&hp, quote_qualified_identifier(get_namespace_name(get_rel_namespace(spec.relid)),
+												get_rel_name(spec.relid)));
+	appendStringInfoString(&hp, ", \"time_column\": ");
+	escape_json(&hp, spec.time_column);
+	appendStringInfoString(&hp, ", \"value_column\": ");
+	escape_json(&hp, spec.value_column);
+	appendStringInfoString(&hp, ", \"series_column\": ");
+	if (spec.series_column)
+		escape_json(&hp, spec.series_column);
+	else
+		appendStringInfoString(&hp, "null");
+	appendStringInfoString(&hp, ", \"feature_columns\": [");
+	for (int i = 0; i < spec.n_features; i++)
+	{
+		if (i)
+			appendStringInfoChar(&hp, ',');
+		escape_json(&hp, spec.feature_columns[i]);
+	}
+	appendStringInfo(&hp, "], \"cell\": \"%s\", \"hidden_size\": %d, \"num_layers\": %d, "
+					 "\"dropout\": %g, \"window_size\": %d, \"horizon\": %d, "
+					 "\"epochs\": %d, \"batch_size\": %d, \"learning_rate\": %g, "
+					 "\"validation_fraction\": %g, \"patience\": %d, \"seed\": " INT64_FORMAT ", "
+					 "\"missing\": \"%s\", \"normalize\": \"%s\", \"linear_skip\": %s, "
+					 "\"season_length\": %d, \"batches_per_epoch\": %d, \"clip_norm\": %g}",
+					 rnn_cell_name(cfg.cell), hidden, layers, dropout, window, horizon,
+					 epochs, batch, lr, vf, patience, seed, missing, normalize,
+					 linear_skip ? "true" : "false", shape.season, bpe, clip);
+
+	initStringInfo(&met);
+	appendStringInfo(&met, "{\"train_windows\": " INT64_FORMAT ", \"valid_windows\": " INT64_FORMAT,
+					 fd.train.count, fd.valid.count);
+#define PER(m, f) ((m).windows > 0 ? (m).f / ((double) (m).windows * horizon) : NAN)
+	append_metric(&met, "train_mse", PER(mt, sse), true);
+	append_metric(&met, "train_mae", PER(mt, sae), true);
+	append_metric(&met, "valid_mse", PER(mv, sse), true);
+	append_metric(&met, "valid_mae", PER(mv, sae), true);
+	append_metric(&met, "valid_mse_normalized", PER(mv, sse_z), true);
+	append_metric(&met, "valid_mae_normalized", PER(mv, sae_z), true);
+	append_metric(&met, "naive_valid_mse", PER(mv, naive_sse), true);
+	append_metric(&met, "naive_valid_mae", PER(mv, naive_sae), true);
+	append_metric(&met, "seasonal_valid_mse", PER(mv, seas_sse), true);
+	append_metric(&met, "seasonal_valid_mae", PER(mv, seas_sae), true);
+	append_metric(&met, "epochs_run", fr.epochs_run, true);
+	append_metric(&met, "best_epoch", fr.best_epoch, true);
+	append_metric(&met, "seconds", fr.seconds, true);
+	appendStringInfoChar(&met, '}');
+
+	initStringInfo(&curve);
+	appendStringInfoString(&curve, "{\"train\": ");
+	rnn_json_append_doubles(&curve, fr.train_curve, fr.epochs_run);
+	appendStringInfoString(&curve, ", \"valid\": ");
+	rnn_json_append_doubles(&curve, fr.valid_curve, fr.epochs_run);
+	appendStringInfoChar(&curve, '}');
+
+	memset(&req, 0, sizeof(req));
+	req.name = name;
+	req.kind = RNN_KIND_FORECASTER;
+	req.cell = rnn_cell_name(cfg.cell);
+	req.hyperparams = rnn_jsonb_from_text(hp.data);
+	req.normalization = build_normalization(&data, q, horizon);
+	req.metrics = rnn_jsonb_from_text(met.data);
+	req.loss_curve = rnn_jsonb_from_text(curve.data);
+	req.source_relation = get_rel_name(spec.relid);
+	req.source_rows = rows;
+	req.weights = weights;
+	version = rnn_store_model(&req, NULL);
+
+	/* 7. the result row, built in the caller's context */
+	MemoryContextSwitchTo(old);
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(version);
+#define METRIC(i, v) do { double _v = (v); values[i] = Float8GetDatum(_v); nulls[i] = isnan(_v); } while (0)
+	METRIC(2, PER(mt, sse));
+	METRIC(3, PER(mt, sae));
+	METRIC(4, PER(mv, sse));
+	METRIC(5, PER(mv, sae));
+	METRIC(6, PER(mv, naive_sse));
+	METRIC(7, PER(mv, naive_sae));
+	METRIC(8, PER(mv, seas_sse));
+	METRIC(9, PER(mv, seas_sae));
+#undef METRIC
+#undef PER
+	values[10] = Int32GetDatum(fr.epochs_run);
+	values[11] = Int32GetDatum(fr.best_epoch);
+	values[12] = Float8GetDatum(fr.seconds);
+	values[13] = Int32GetDatum(data.n_series);
+	values[14] = Int64GetDatum(fd.train.count);
+	MemoryContextDelete(cxt);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
