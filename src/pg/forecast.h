@@ -145,6 +145,13 @@ typedef struct FcMetrics
 void		fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 							 FcMetrics *m, float **resid, int64 *n_resid);
 
+/* "series \"x\"" in messages, or "the relation" for a one-series table */
+static inline char *
+fc_series_name(const char *key)
+{
+	return key[0] ? psprintf("series \"%s\"", key) : pstrdup("the relation");
+}
+
 /* Model units -> original units for series s, step h */
 static inline double
 fc_denormalize(const FcSeries *s, double z)

@@ -174,6 +174,13 @@ fc_time_datum(FcTimeKind kind, int64 t, bool *isnull)
 	return (Datum) 0;
 }
 
+/* " in series \"x\"", or nothing for a table of one series */
+static char *
+in_series(const char *key)
+{
+	return key[0] ? psprintf(" in series \"%s\"", key) : "";
+}
+
 /* ---------------------------------------------------------------------------
  * Reading
  */
@@ -240,8 +247,7 @@ interpolate_channel(float *v, int n, int stride, const char *key, const char *co
 			if (prev < 0 && i == n)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("series \"%s\" has no value at all in column \"%s\"",
-								key, column)));
+						 errmsg("column \"%s\" has no value at all%s", column, in_series(key))));
 			for (int k = prev + 1; k < i; k++)
 			{
 				float		val;
@@ -291,7 +297,7 @@ read_row(Reader *r, HeapTuple tup, TupleDesc desc)
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("time column \"%s\" is NULL in series \"%s\"", spec->time_column, key)));
+				 errmsg("time column \"%s\" is NULL%s", spec->time_column, in_series(key))));
 	switch (d->time_kind)
 	{
 		case FC_TIME_DATE:
@@ -311,8 +317,7 @@ read_row(Reader *r, HeapTuple tup, TupleDesc desc)
 		if (diff <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("series \"%s\" has two rows at time %s", key,
-							time_text(d->time_kind, t)),
+					 errmsg("two rows at time %s%s", time_text(d->time_kind, t), in_series(key)),
 					 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
 							 quote_identifier(spec->time_column),
 							 quote_identifier(spec->value_column))));
@@ -321,9 +326,9 @@ read_row(Reader *r, HeapTuple tup, TupleDesc desc)
 		else if (diff != r->cur->step)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("series \"%s\" is not evenly spaced: %s follows %s after %s, "
-							"but its earlier rows are %s apart",
-							key, time_text(d->time_kind, t),
+					 errmsg("rows are not evenly spaced%s: %s follows %s after %s, "
+							"but the earlier rows are %s apart",
+							in_series(key), time_text(d->time_kind, t),
 							time_text(d->time_kind, r->prev_time),
 							step_text(d->time_kind, diff),
 							step_text(d->time_kind, r->cur->step)),
@@ -348,10 +353,10 @@ read_row(Reader *r, HeapTuple tup, TupleDesc desc)
 				ereport(ERROR,
 						(errcode(isnull ? ERRCODE_NULL_VALUE_NOT_ALLOWED
 								 : ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" is %s in series \"%s\" at time %s",
+						 errmsg("column \"%s\" is %s at time %s%s",
 								column,
 								isnull ? "NULL" : isnan(x) ? "NaN" : "infinite or out of range",
-								key, time_text(d->time_kind, t)),
+								time_text(d->time_kind, t), in_series(key)),
 						 isnull || isnan(x) ?
 						 errhint("Pass missing => 'interpolate' to fill missing values "
 								 "linearly, or filter the rows out.") : 0));

@@ -423,7 +423,7 @@ rnn_forecast(PG_FUNCTION_ARGS)
 			if (s->n < W)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("series \"%s\" has %d rows, fewer than window_size %d", s->key,
+						 errmsg("%s has %d rows, fewer than window_size %d", fc_series_name(s->key),
 								s->n, W),
 						 errdetail("Forecasting reads the last %d rows of each series.", W)));
 			fc_fill_window(&data, s, s->n - W, &sh, x + (size_t) b * C, B,

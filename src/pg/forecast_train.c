@@ -467,7 +467,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				min_n++;
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("series \"%s\" has %d rows, fewer than the %d needed", ser->key,
+					 errmsg("%s has %d rows, fewer than the %d needed", fc_series_name(ser->key),
 							ser->n, min_n),
 					 errdetail("A training window needs window_size + horizon = %d rows, "
 							   "and validation_fraction = %g keeps the last %d%% of each "

@@ -1,0 +1,64 @@
+# rnn_ext -- GRU/LSTM forecasting and sentiment inside PostgreSQL.
+#
+#   make && make install        build and install into the server of pg_config
+#   make installcheck           pg_regress tests against a running server
+#   make check-core             engine unit tests (test/core, no server needed)
+
+EXTENSION = rnn_ext
+EXTVERSION = 0.1
+
+MODULE_big = rnn_ext
+DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
+	src/core/codec.o src/core/cell_tanh.o src/core/cell_gru.o \
+	src/core/cell_lstm.o src/core/network.o src/core/loss.o \
+	src/core/optim.o src/core/fit.o src/core/infer.o src/core/tokenizer.o
+PG_OBJS = src/pg/forecast_data.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/jsonb_util.o \
+	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o \
+	src/pg/model_cache.o src/pg/model_sql.o \
+	src/pg/classify.o src/pg/classify_train.o src/pg/stream.o
+OBJS = $(CORE_OBJS) $(PG_OBJS)
+HEADERS = src/core/rnn.h
+
+# RNN_BLAS_DLOPEN: src/core/blas.c dlopen()s OpenBLAS at first use with every
+# signal blocked, so the threads OpenBLAS starts never take a backend's
+# SIGINT/SIGTERM/SIGUSR1.  Linking -lopenblas would start them when the
+# server loads rnn_ext.so, with signals unblocked.
+PG_CPPFLAGS += -Isrc/core -DRNN_BLAS_DLOPEN
+
+# PGXS compiles with -O2 and no -march: the elementwise gate loops only
+# vectorize with a target ISA.  Build portable packages with OPTFLAGS=
+OPTFLAGS ?= -march=native
+PG_CFLAGS += $(OPTFLAGS)
+
+# Because OpenBLAS is dlopen()ed (see above), the module links only libdl and
+# needs OpenBLAS's runtime (libopenblas0) at run time, not at link time.
+SHLIB_LINK = -ldl
+
+REGRESS = create_extension model_store corrupt_weights gucs ownership forecast \
+	model_cache sentiment drop_extension
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+
+# A server built --with-llvm makes PGXS compile LLVM bitcode with the clang
+# it was built with (for JIT inlining).  rnn_ext's functions are far too big
+# to inline, so when that clang is not installed, skip the bitcode rather
+# than fail the build.
+PG_CLANG := $(shell sed -n 's/^CLANG *= *//p' $(dir $(PGXS))../Makefile.global 2>/dev/null)
+ifeq ($(wildcard $(firstword $(PG_CLANG))),)
+override with_llvm = no
+endif
+
+include $(PGXS)
+
+# The engine is C11 with declarations where first used (llm.c style);
+# PostgreSQL's own -Wdeclaration-after-statement applies to src/pg only.
+src/core/%.o: override CFLAGS += -Wno-declaration-after-statement
+
+.PHONY: check-core
+check-core:
+	$(MAKE) -C test/core check
+
+EXTRA_CLEAN = results regression.diffs regression.out
