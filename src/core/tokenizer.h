@@ -9,7 +9,7 @@
  * Normalization (both modes), applied to each code point:
  *   - lower-casing by a fixed, locale-independent table: ASCII A-Z; Latin-1
  *     U+00C0..U+00DE (not U+00D7); Latin Extended-A U+0100..U+017E (U+0130
- *     becomes "i", U+0178 becomes U+00FF); Greek U+0391..U+03AB; Cyrillic
+ *     becomes "i", U+0178 becomes U+00FF); Greek U+0386..U+03AB; Cyrillic
  *     U+0400..U+042F.  Everything else (ß, ligatures, other scripts) is kept
  *     as is: this is not Unicode case folding, and it never depends on the
  *     server's locale, so a model scores the same text the same way on any
