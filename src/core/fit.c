@@ -225,6 +225,7 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 	double		t0 = now_seconds();
 	int			B = opt->batch_size;
 	int			since_best = 0;
+	int			have_best = 0;
 	int			n_batches_max;
 
 	res->epochs_run = 0;
@@ -252,6 +253,18 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 	}
 	rnn_rng_seed(&rng, opt->seed);
 	memcpy(best, model->params, sizeof(float) * model->n_params);
+
+	/*
+	 * The starting point competes too (as "epoch 0"): a model that starts
+	 * from a closed-form solution must not end worse than it started.
+	 */
+	if (ds->n_valid > 0)
+	{
+		st = evaluate(tr, ds, &buf, idx, tmp, ds->n_train, ds->n_valid, B, &res->best_valid_loss);
+		if (st != RNN_OK)
+			goto done;
+		have_best = 1;
+	}
 
 	for (int epoch = 1; epoch <= opt->epochs; epoch++)
 	{
@@ -311,8 +324,9 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 		{
 			double		score = ds->n_valid > 0 ? rep.valid_loss : rep.train_loss;
 
-			if (res->best_epoch == 0 || score < res->best_valid_loss)
+			if (!have_best || score < res->best_valid_loss)
 			{
+				have_best = 1;
 				res->best_valid_loss = score;
 				res->best_epoch = epoch;
 				memcpy(best, model->params, sizeof(float) * model->n_params);

@@ -366,7 +366,8 @@ typedef struct RnnFitOptions
 typedef struct RnnFitResult
 {
 	int			epochs_run;
-	int			best_epoch;
+	int			best_epoch;		/* 0: no epoch beat the starting weights
+								 * on validation, which are kept */
 	double		best_valid_loss;
 	double		seconds;
 	double	   *train_curve;	/* caller-provided, epochs entries, or NULL */

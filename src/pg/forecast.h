@@ -152,6 +152,15 @@ fc_series_name(const char *key)
 	return key[0] ? psprintf("series \"%s\"", key) : pstrdup("the relation");
 }
 
+/*
+ * Start the skip path at the ridge regression of the training windows
+ * (strength chosen on valid, which may be empty): skip_w and head.bias get
+ * its coefficients and head.weight is zeroed, so the untrained model is the
+ * ridge forecaster (forecast_linear.c).
+ */
+void		fc_fit_linear(RnnModel *model, const FcWindows *train, const FcWindows *valid,
+						  double *alpha);
+
 /* Model units -> original units for series s, step h */
 static inline double
 fc_denormalize(const FcSeries *s, double z)

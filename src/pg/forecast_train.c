@@ -515,6 +515,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 
 	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
 	rnn_model_init(model, (uint64_t) seed);
+	if (cfg.skip_size > 0)
+		fc_fit_linear(model, &fd.train, &fd.valid, NULL);
 
 	/* 4. fit */
 	{
