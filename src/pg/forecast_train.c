@@ -407,7 +407,12 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	check_float_range("dropout", dropout, 0.0, 1.0, false);
 	check_int_range("window_size", window, 1, 100000);
 	check_int_range("horizon", horizon, 1, 10000);
-	check_int_range("epochs", epochs, 1, 100000);
+	check_int_range("epochs", epochs, 0, 100000);
+	if (epochs == 0 && !linear_skip)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epochs = 0 needs linear_skip"),
+				 errdetail("With no training, only the closed-form linear path has weights.")));
 	check_int_range("batch_size", batch, 1, 65536);
 	check_float_range("learning_rate", lr, 1e-12, 10.0, true);
 	check_float_range("validation_fraction", vf, 0.0, 0.9, true);
@@ -546,9 +551,11 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		fo.on_epoch = fc_on_epoch;
 
 		memset(&fr, 0, sizeof(fr));
-		fr.train_curve = palloc(sizeof(double) * epochs);
-		fr.valid_curve = palloc(sizeof(double) * epochs);
-		rnn_check_status(rnn_fit(model, &ds, &fo, &fr), "training failed");
+		fr.train_curve = palloc(sizeof(double) * Max(epochs, 1));
+		fr.valid_curve = palloc(sizeof(double) * Max(epochs, 1));
+		/* epochs = 0: the ridge-started linear forecaster alone */
+		if (epochs > 0)
+			rnn_check_status(rnn_fit(model, &ds, &fo, &fr), "training failed");
 	}
 
 	/* 5. metrics on the original scale, baselines on the same windows */
