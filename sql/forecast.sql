@@ -84,6 +84,13 @@ SELECT windows, mse < naive_mse AS beats_naive, mse_normalized < naive_mse_norma
        abs(mse / mse_normalized - 1) > 0 AS scales_differ
 FROM rnn.evaluate('temp', 'readings');
 
+-- epochs => 0: the linear path alone, solved in closed form (ridge
+-- regression on the training windows): a strong baseline in one call.
+SELECT epochs_run, best_epoch, valid_mse < naive_valid_mse AS beats_naive
+FROM rnn.train_forecaster('temp_linear', 'readings_past', 'ts', 'temp', series_column => 'sensor',
+       window_size => 48, horizon => 12, epochs => 0);
+SELECT * FROM rnn.train_forecaster('x', 'readings_past', 'ts', 'temp', epochs => 0, linear_skip => false);
+
 -- Covariates are read as past inputs.
 SELECT series, train_windows
 FROM rnn.train_forecaster('temp_cov', 'readings_past', 'ts', 'temp',
@@ -152,6 +159,16 @@ SELECT * FROM rnn.forecast('mood');
 SELECT rnn.predict_next('mood', temp ORDER BY ts) FROM readings;
 SELECT * FROM rnn.evaluate('mood', 'readings');
 
+-- The training relation is looked up by name at each use.
+CREATE TABLE counts_copy AS SELECT * FROM counts;
+SELECT series FROM rnn.train_forecaster('counts_copy', 'counts_copy', 't', 'n',
+       hidden_size => 4, window_size => 14, horizon => 7, epochs => 1);
+DROP TABLE counts_copy;
+SELECT count(*) FROM rnn.forecast('counts_copy');
+SELECT count(*) FROM rnn.forecast('counts_copy', relation => 'counts');
+CREATE TABLE counts_copy AS SELECT * FROM counts;
+SELECT count(*) FROM rnn.forecast('counts_copy');
+
 -- A cancelled training (here by statement_timeout) stores nothing.
 SET statement_timeout = '300ms';
 SELECT * FROM rnn.train_forecaster('slow', 'readings', 'ts', 'temp', series_column => 'sensor',
@@ -162,6 +179,7 @@ RESET statement_timeout;
 SELECT name, count(*) AS versions FROM rnn.models GROUP BY name ORDER BY name;
 
 SELECT rnn.drop_model('temp'), rnn.drop_model('temp_cov'), rnn.drop_model('counts'),
-       rnn.drop_model('gappy'), rnn.drop_model('mood');
+       rnn.drop_model('gappy'), rnn.drop_model('mood'), rnn.drop_model('temp_linear'),
+       rnn.drop_model('counts_copy');
 DROP TABLE readings CASCADE;
-DROP TABLE counts, gappy, dup, empty_readings;
+DROP TABLE counts, counts_copy, gappy, dup, empty_readings;

@@ -172,7 +172,8 @@ fc_denormalize(const FcSeries *s, double z)
 typedef struct FcModelInfo
 {
 	FcShape		shape;
-	FcSpec		spec;			/* relid is the source relation, if it still exists */
+	FcSpec		spec;			/* columns; relid unset */
+	char	   *relation;		/* qualified name of the training relation */
 	int			n_series;
 	char	  **keys;			/* sorted, for bsearch */
 	double	   *mean;			/* (n_series, n_channels) */

@@ -61,7 +61,6 @@ fc_model_info(RnnCachedModel *entry)
 				n_mean,
 				n_std,
 				n_q;
-	char	   *rel;
 	double	   *mean,
 			   *std;
 	int		   *order;
@@ -93,9 +92,9 @@ fc_model_info(RnnCachedModel *entry)
 		info->spec.missing = missing && strcmp(missing, "interpolate") == 0
 			? FC_MISSING_INTERPOLATE : FC_MISSING_ERROR;
 	}
-	rel = rnn_jsonb_text(hp, "relation");
-	info->spec.relid = rel ? RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(rel)),
-											  NoLock, true) : InvalidOid;
+	/* resolved at each use: the table may be dropped and recreated */
+	info->relation = rnn_jsonb_text(hp, "relation");
+	info->spec.relid = InvalidOid;
 
 	C = 1 + info->spec.n_features;
 	if (info->shape.window < 1 || info->spec.time_column == NULL || info->spec.value_column == NULL ||
@@ -196,10 +195,14 @@ read_for_model(FcModelInfo *info, Oid relid, FcData *data)
 
 	if (OidIsValid(relid))
 		spec.relid = relid;
+	else if (info->relation)
+		spec.relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(info->relation)),
+									  NoLock, true);
 	if (!OidIsValid(spec.relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the relation this model was trained on no longer exists"),
+				 errmsg("relation %s that this model was trained on does not exist",
+						info->relation ? info->relation : "(unknown)"),
 				 errhint("Pass relation => 'schema.table' with the same columns.")));
 	fc_read(&spec, data);
 }
