@@ -111,10 +111,12 @@ def main():
     elif args.quick:
         configs = ["cell => 'lstm', hidden_size => 32, window_size => 336, epochs => 3"]
     else:
+        # fine-tuning from the ridge start wants a small learning rate
         configs = [
-            "cell => 'lstm', hidden_size => 32, window_size => 336, epochs => 8, patience => 3",
-            "cell => 'gru', hidden_size => 32, window_size => 336, epochs => 8, patience => 3",
-            "cell => 'lstm', hidden_size => 64, window_size => 336, epochs => 8, patience => 3",
+            "cell => 'lstm', hidden_size => 32, window_size => 336, epochs => 6, patience => 3, "
+            "learning_rate => 0.0001",
+            "cell => 'gru', hidden_size => 32, window_size => 336, epochs => 6, patience => 3, "
+            "learning_rate => 0.0003",
         ]
 
     rows = []
