@@ -44,28 +44,32 @@ cell_gru_forward(float *out, int ldo, float *h_state, float *scratch,
 
 			if (cache->h_prev)
 				memcpy(cache->h_prev + row * H, h, sizeof(float) * H);
-			for (int j = 0; j < H; j++)
+			for (int j = 0; j < H; j += RNN_VW)
 			{
+				int			n = H - j < RNN_VW ? H - j : RNN_VW;
+				const float *bi = w->b_ih + j,
+						   *bh = w->b_hh + j;
+
 				/* r = sigmoid(W_ir x + b_ir + W_hr h + b_hr) */
-				float		r = sigmoidf(g[j] + w->b_ih[j] + gh[j] + w->b_hh[j]);
+				v8f			r = v8_sigmoid(v8_load(g + j, n) + v8_load(bi, n) + v8_load(gh + j, n) + v8_load(bh, n));
 
 				/* z = sigmoid(W_iz x + b_iz + W_hz h + b_hz) */
-				float		z = sigmoidf(g[H + j] + w->b_ih[H + j] + gh[H + j] + w->b_hh[H + j]);
+				v8f			z = v8_sigmoid(v8_load(g + H + j, n) + v8_load(bi + H, n) + v8_load(gh + H + j, n) + v8_load(bh + H, n));
 
 				/* n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) */
-				float		hn = gh[2 * H + j] + w->b_hh[2 * H + j];
-				float		n = tanhf(g[2 * H + j] + w->b_ih[2 * H + j] + r * hn);
+				v8f			hn = v8_load(gh + 2 * H + j, n) + v8_load(bh + 2 * H, n);
+				v8f			nn = v8_tanh(v8_load(g + 2 * H + j, n) + v8_load(bi + 2 * H, n) + r * hn);
 
 				/* h' = (1 - z) * n + z * h */
-				float		hnew = (1.0f - z) * n + z * h[j];
+				v8f			hnew = (v8_set1(1.0f) - z) * nn + z * v8_load(h + j, n);
 
-				g[j] = r;
-				g[H + j] = z;
-				g[2 * H + j] = n;
+				v8_store(g + j, r, n);
+				v8_store(g + H + j, z, n);
+				v8_store(g + 2 * H + j, nn, n);
 				if (hn_row)
-					hn_row[j] = hn;
-				h[j] = hnew;
-				y[j] = hnew;
+					v8_store(hn_row + j, hn, n);
+				v8_store(h + j, hnew, n);
+				v8_store(y + j, hnew, n);
 			}
 		}
 	}
@@ -98,23 +102,25 @@ cell_gru_backward(float *dgi, float *dgh, float *dh_state,
 			float	   *di = dgi + row * G3;
 			float	   *dr_h = dgh + row * G3;
 
-			for (int j = 0; j < H; j++)
+			for (int j = 0; j < H; j += RNN_VW)
 			{
-				float		r = g[j],
-							z = g[H + j],
-							n = g[2 * H + j];
-				float		d = dh[j] + dy[j];
-				float		dn_pre = d * (1.0f - z) * (1.0f - n * n);
-				float		dz_pre = d * (hp[j] - n) * z * (1.0f - z);
-				float		dr_pre = dn_pre * hn[j] * r * (1.0f - r);
+				int			nl = H - j < RNN_VW ? H - j : RNN_VW;
+				const v8f	one = v8_set1(1.0f);
+				v8f			r = v8_load(g + j, nl),
+							z = v8_load(g + H + j, nl),
+							n = v8_load(g + 2 * H + j, nl);
+				v8f			d = v8_load(dh + j, nl) + v8_load(dy + j, nl);
+				v8f			dn_pre = d * (one - z) * (one - n * n);
+				v8f			dz_pre = d * (v8_load(hp + j, nl) - n) * z * (one - z);
+				v8f			dr_pre = dn_pre * v8_load(hn + j, nl) * r * (one - r);
 
-				di[j] = dr_pre;
-				di[H + j] = dz_pre;
-				di[2 * H + j] = dn_pre;
-				dr_h[j] = dr_pre;
-				dr_h[H + j] = dz_pre;
-				dr_h[2 * H + j] = dn_pre * r;	/* n sees W_hn h through r */
-				dh[j] = d * z;	/* h' = ... + z * h */
+				v8_store(di + j, dr_pre, nl);
+				v8_store(di + H + j, dz_pre, nl);
+				v8_store(di + 2 * H + j, dn_pre, nl);
+				v8_store(dr_h + j, dr_pre, nl);
+				v8_store(dr_h + H + j, dz_pre, nl);
+				v8_store(dr_h + 2 * H + j, dn_pre * r, nl);	/* n sees W_hn h through r */
+				v8_store(dh + j, d * z, nl);	/* h' = ... + z * h */
 			}
 		}
 		/* dh (bt, H) += dgh (bt, 3H) . W_hh (3H, H) */

@@ -44,24 +44,28 @@ cell_lstm_forward(float *out, int ldo, float *h_state, float *c_state,
 				memcpy(cache->h_prev + row * H, h, sizeof(float) * H);
 			if (cache->c_prev)
 				memcpy(cache->c_prev + row * H, c, sizeof(float) * H);
-			for (int j = 0; j < H; j++)
+			for (int j = 0; j < H; j += RNN_VW)
 			{
-				float		ig = sigmoidf(g[j] + w->b_ih[j] + gh[j] + w->b_hh[j]);
-				float		fg = sigmoidf(g[H + j] + w->b_ih[H + j] + gh[H + j] + w->b_hh[H + j]);
-				float		gg = tanhf(g[2 * H + j] + w->b_ih[2 * H + j] + gh[2 * H + j] + w->b_hh[2 * H + j]);
-				float		og = sigmoidf(g[3 * H + j] + w->b_ih[3 * H + j] + gh[3 * H + j] + w->b_hh[3 * H + j]);
-				float		cn = fg * c[j] + ig * gg;
-				float		tc = tanhf(cn);
+				int			n = H - j < RNN_VW ? H - j : RNN_VW;
+				const float *bi = w->b_ih + j,
+						   *bh = w->b_hh + j;
+				v8f			ig = v8_sigmoid(v8_load(g + j, n) + v8_load(bi, n) + v8_load(gh + j, n) + v8_load(bh, n));
+				v8f			fg = v8_sigmoid(v8_load(g + H + j, n) + v8_load(bi + H, n) + v8_load(gh + H + j, n) + v8_load(bh + H, n));
+				v8f			gg = v8_tanh(v8_load(g + 2 * H + j, n) + v8_load(bi + 2 * H, n) + v8_load(gh + 2 * H + j, n) + v8_load(bh + 2 * H, n));
+				v8f			og = v8_sigmoid(v8_load(g + 3 * H + j, n) + v8_load(bi + 3 * H, n) + v8_load(gh + 3 * H + j, n) + v8_load(bh + 3 * H, n));
+				v8f			cn = fg * v8_load(c + j, n) + ig * gg;
+				v8f			tc = v8_tanh(cn);
+				v8f			hv = og * tc;
 
-				g[j] = ig;
-				g[H + j] = fg;
-				g[2 * H + j] = gg;
-				g[3 * H + j] = og;
+				v8_store(g + j, ig, n);
+				v8_store(g + H + j, fg, n);
+				v8_store(g + 2 * H + j, gg, n);
+				v8_store(g + 3 * H + j, og, n);
 				if (tc_row)
-					tc_row[j] = tc;
-				c[j] = cn;
-				h[j] = og * tc;
-				y[j] = og * tc;
+					v8_store(tc_row + j, tc, n);
+				v8_store(c + j, cn, n);
+				v8_store(h + j, hv, n);
+				v8_store(y + j, hv, n);
 			}
 		}
 	}
@@ -94,22 +98,25 @@ cell_lstm_backward(float *dgi, float *dh_state, float *dc_state,
 			float	   *dc = dc_state + (size_t) b * H;
 			float	   *dpre = dgi + row * G4;
 
-			for (int j = 0; j < H; j++)
+			for (int j = 0; j < H; j += RNN_VW)
 			{
-				float		ig = g[j],
-							fg = g[H + j],
-							gg = g[2 * H + j],
-							og = g[3 * H + j];
-				float		d = dh[j] + dy[j];
+				int			n = H - j < RNN_VW ? H - j : RNN_VW;
+				const v8f	one = v8_set1(1.0f);
+				v8f			ig = v8_load(g + j, n),
+							fg = v8_load(g + H + j, n),
+							gg = v8_load(g + 2 * H + j, n),
+							og = v8_load(g + 3 * H + j, n);
+				v8f			tcv = v8_load(tc + j, n);
+				v8f			d = v8_load(dh + j, n) + v8_load(dy + j, n);
 
 				/* h' = o * tanh(c'): into o and into c' */
-				float		dct = dc[j] + d * og * (1.0f - tc[j] * tc[j]);
+				v8f			dct = v8_load(dc + j, n) + d * og * (one - tcv * tcv);
 
-				dpre[j] = dct * gg * ig * (1.0f - ig);
-				dpre[H + j] = dct * cp[j] * fg * (1.0f - fg);
-				dpre[2 * H + j] = dct * ig * (1.0f - gg * gg);
-				dpre[3 * H + j] = d * tc[j] * og * (1.0f - og);
-				dc[j] = dct * fg;	/* c' = f * c + ... */
+				v8_store(dpre + j, dct * gg * ig * (one - ig), n);
+				v8_store(dpre + H + j, dct * v8_load(cp + j, n) * fg * (one - fg), n);
+				v8_store(dpre + 2 * H + j, dct * ig * (one - gg * gg), n);
+				v8_store(dpre + 3 * H + j, d * tcv * og * (one - og), n);
+				v8_store(dc + j, dct * fg, n);	/* c' = f * c + ... */
 			}
 		}
 		/* dh (bt, H) = dpre (bt, 4H) . W_hh (4H, H): h reaches c' only via gates */

@@ -31,13 +31,15 @@ cell_tanh_forward(float *out, int ldo, float *h_state, float *scratch,
 
 			if (cache->h_prev)
 				memcpy(cache->h_prev + row * H, h, sizeof(float) * H);
-			for (int j = 0; j < H; j++)
+			for (int j = 0; j < H; j += RNN_VW)
 			{
-				float		a = tanhf(g[j] + w->b_ih[j] + gh[j] + w->b_hh[j]);
+				int			n = H - j < RNN_VW ? H - j : RNN_VW;
+				v8f			a = v8_tanh(v8_load(g + j, n) + v8_load(w->b_ih + j, n) +
+										v8_load(gh + j, n) + v8_load(w->b_hh + j, n));
 
-				g[j] = a;
-				h[j] = a;
-				y[j] = a;
+				v8_store(g + j, a, n);
+				v8_store(h + j, a, n);
+				v8_store(y + j, a, n);
 			}
 		}
 	}
@@ -64,8 +66,14 @@ cell_tanh_backward(float *dgi, float *dh_state,
 			const float *dh = dh_state + (size_t) b * H;
 			float	   *dpre = dgi + row * H;
 
-			for (int j = 0; j < H; j++)
-				dpre[j] = (dh[j] + dy[j]) * (1.0f - a[j] * a[j]);
+			for (int j = 0; j < H; j += RNN_VW)
+			{
+				int			n = H - j < RNN_VW ? H - j : RNN_VW;
+				v8f			av = v8_load(a + j, n);
+
+				v8_store(dpre + j, (v8_load(dh + j, n) + v8_load(dy + j, n)) *
+						 (v8_set1(1.0f) - av * av), n);
+			}
 		}
 		/* dh (bt, H) = dpre (bt, H) . W_hh (H, H): no direct path */
 		rnn_sgemm(0, 0, bt, H, H, 1.0f, dgi + r0 * H, H, w->w_hh, H, 0.0f, dh_state, H);

@@ -16,9 +16,8 @@
 #ifndef RNN_CELLS_H
 #define RNN_CELLS_H
 
-#include <math.h>
-
 #include "rnn.h"
+#include "vmath.h"
 
 typedef struct RnnPack
 {
@@ -86,11 +85,5 @@ void		cell_lstm_backward(float *dgi, float *dh_state, float *dc_state,
 							   const float *dout, int ld_dout,
 							   const RnnCellCache *cache, const RnnCellWeights *w,
 							   const RnnPack *pk, int H, int reverse);
-
-static inline float
-sigmoidf(float x)
-{
-	return 1.0f / (1.0f + expf(-x));
-}
 
 #endif							/* RNN_CELLS_H */

@@ -261,17 +261,69 @@ rnn_zero_grad(RnnTrainer *tr)
  * Small pieces
  */
 
-/* dst (cols) += column sums of m (rows, cols) */
+/*
+ * dst (cols) += column sums of m (rows, cols), and dst2 likewise when not
+ * NULL (LSTM and tanh cells: the b_ih and b_hh gradients are the same sums).
+ * 64 columns at a time are summed in registers over all rows.
+ */
+static void
+add_colsum2(float *dst, float *dst2, const float *m, size_t rows, int cols)
+{
+	enum
+	{
+		NV = 8					/* vectors per column block */
+	};
+
+	for (int c0 = 0; c0 < cols; c0 += NV * RNN_VW)
+	{
+		v8f			acc[NV];
+		int			nv = (cols - c0 + RNN_VW - 1) / RNN_VW;
+
+		if (nv > NV)
+			nv = NV;
+		for (int v = 0; v < NV; v++)
+			acc[v] = v8_set1(0.0f);
+		if (nv == NV && cols - c0 >= NV * RNN_VW)
+		{
+			for (size_t r = 0; r < rows; r++)
+			{
+				const float *row = m + r * cols + c0;
+
+				for (int v = 0; v < NV; v++)
+					acc[v] += v8_load(row + v * RNN_VW, RNN_VW);
+			}
+		}
+		else
+		{
+			for (size_t r = 0; r < rows; r++)
+			{
+				const float *row = m + r * cols;
+
+				for (int v = 0; v < nv; v++)
+				{
+					int			c = c0 + v * RNN_VW;
+					int			n = cols - c < RNN_VW ? cols - c : RNN_VW;
+
+					acc[v] += v8_load(row + c, n);
+				}
+			}
+		}
+		for (int v = 0; v < nv; v++)
+		{
+			int			c = c0 + v * RNN_VW;
+			int			n = cols - c < RNN_VW ? cols - c : RNN_VW;
+
+			v8_store(dst + c, v8_load(dst + c, n) + acc[v], n);
+			if (dst2)
+				v8_store(dst2 + c, v8_load(dst2 + c, n) + acc[v], n);
+		}
+	}
+}
+
 static void
 add_colsum(float *dst, const float *m, size_t rows, int cols)
 {
-	for (size_t r = 0; r < rows; r++)
-	{
-		const float *row = m + r * cols;
-
-		for (int c = 0; c < cols; c++)
-			dst[c] += row[c];
-	}
+	add_colsum2(dst, NULL, m, rows, cols);
 }
 
 /* Inverted dropout: keep with probability 1-p and scale by 1/(1-p). */
@@ -417,8 +469,13 @@ recurrent_backward(RnnTrainer *tr, int l, int d, const float *dy,
 	rnn_sgemm(1, 0, GH, I, pk->N, 1.0f, tr->dgi, GH, in, I, 1.0f, dp->w_ih[l][d], I);
 	/* dW_hh (GH, H) += dgh^T (GH, N) . h_prev (N, H) */
 	rnn_sgemm(1, 0, GH, H, pk->N, 1.0f, tr->dgh, GH, cache->h_prev, H, 1.0f, dp->w_hh[l][d], H);
-	add_colsum(dp->b_ih[l][d], tr->dgi, (size_t) pk->N, GH);
-	add_colsum(dp->b_hh[l][d], tr->dgh, (size_t) pk->N, GH);
+	if (tr->dgh == tr->dgi)
+		add_colsum2(dp->b_ih[l][d], dp->b_hh[l][d], tr->dgi, (size_t) pk->N, GH);
+	else
+	{
+		add_colsum(dp->b_ih[l][d], tr->dgi, (size_t) pk->N, GH);
+		add_colsum(dp->b_hh[l][d], tr->dgh, (size_t) pk->N, GH);
+	}
 	/* dx (N, I) (+)= dgi (N, GH) . W_ih (GH, I) */
 	if (dx)
 		rnn_sgemm(0, 0, pk->N, I, GH, 1.0f, tr->dgi, GH, p->w_ih[l][d], I,

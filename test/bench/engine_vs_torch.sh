@@ -1,0 +1,87 @@
+#!/bin/sh
+# engine_vs_torch.sh -- training throughput of the rnn_ext engine against
+# PyTorch (Debian's python3-torch) on the same models, shapes and thread
+# counts, measured side by side in one run.  Prints a table; asserts nothing.
+#
+#   test/bench/engine_vs_torch.sh                 all shapes, 1 and 2 threads
+#   SECONDS_PER=5 THREADS="1 2" SHAPES="lstm64" test/bench/engine_vs_torch.sh
+#
+# Shapes (engine_bench.c / torch_bench.py):
+#   lstm64    LSTM hidden 64, seq 96, batch 64, input 1, regression head 24
+#   bigru128  bidirectional GRU, embedding 128 (vocab 20000), hidden 128,
+#             seq 40, batch 50, 2-class head on last-step pooling (h_n)
+#   lstm512   LSTM hidden 512, seq 64, batch 64, input 32 (GEMM-bound)
+# One step = forward + loss + backward + clip_grad_norm(1.0) + dense Adam.
+# Both sides use the same OpenBLAS; OPENBLAS_NUM_THREADS (and
+# torch.set_num_threads / rnn_blas_set_threads) set the thread count, and any
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the environment is left as it is.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# ENGINE_CORE: another copy of src/core (e.g. a git archive of an older
+# commit) to measure it with the same driver
+core=${ENGINE_CORE:-$root/src/core}
+build=${BUILD_DIR:-$here/build}
+py=${TORCH_PYTHON:-/usr/bin/python3}
+threads_list=${THREADS:-1 2}
+shapes=${SHAPES:-lstm64 bigru128 lstm512}
+secs=${SECONDS_PER:-4}
+# the engine's compile flags: keep in step with test/core/Makefile and the
+# top-level Makefile (OPTFLAGS, src/core/%.o)
+ENGINE_CFLAGS=${ENGINE_CFLAGS:--O2 -march=native -fno-math-errno}
+
+mkdir -p "$build"
+# shellcheck disable=SC2086
+cc -std=c11 $ENGINE_CFLAGS -g -I"$core" -o "$build/engine_bench" \
+    "$here/engine_bench.c" \
+    $(for f in alloc rng blas model codec cell_tanh cell_gru cell_lstm network \
+               loss optim infer fit tokenizer; do echo "$core/$f.c"; done) \
+    -lopenblas -lm
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+echo "== configuration"
+echo "engine: cc $ENGINE_CFLAGS; $(cc --version | head -1)"
+echo "engine OpenBLAS: $("$build/engine_bench" config)"
+echo "env: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>}"
+OPENBLAS_NUM_THREADS=1 "$py" "$here/torch_bench.py" config
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores online"
+echo
+
+for n in $threads_list; do
+    OPENBLAS_NUM_THREADS=$n OMP_NUM_THREADS=$n "$build/engine_bench" sgemm "$n" "$secs" >>"$out"
+done
+for s in $shapes; do
+    for n in $threads_list; do
+        OPENBLAS_NUM_THREADS=$n OMP_NUM_THREADS=$n "$build/engine_bench" "$s" "$n" "$secs" >>"$out"
+        OPENBLAS_NUM_THREADS=$n OMP_NUM_THREADS=$n "$py" "$here/torch_bench.py" "$s" "$n" "$secs" >>"$out"
+    done
+done
+
+echo "== OpenBLAS sgemm (C = A.B^T), GFLOP/s of wall clock and of process CPU time, median"
+awk '$1 == "SGEMM" { printf "  %-16s %d thr  %8.1f wall  %8.1f cpu\n", $2, $3, $4, $5 }' "$out"
+echo
+echo "== training throughput, median step (forward+backward+clip+Adam)"
+awk '
+$1 == "SGEMM" && $2 == "512x512x512" { peak[$3] = $4 }
+$1 == "SGEMM" && $2 == "4096x2048x512" { big[$3] = $4 }
+$1 == "RESULT" { key = $3 " " $4; sps[$2, key] = $5; gf[$2, key] = $6; ms[$2, key] = $7; cpu[$2, key] = $9
+                 if (!(key in seen)) { seen[key] = 1; order[++nk] = key } }
+END {
+    printf "%-9s %3s | %9s %9s %6s | %9s %9s | %9s %9s %6s | %8s %9s\n", "shape", "thr",
+           "engine/s", "torch/s", "ratio", "eng GF/s", "trch GF/s",
+           "eng/cpu-s", "trch/cpu-s", "ratio", "sgemm512", "sgemm4096"
+    for (i = 1; i <= nk; i++) {
+        split(order[i], k, " ")
+        e = sps["engine", order[i]]; t = sps["torch", order[i]]
+        ec = cpu["engine", order[i]]; tc = cpu["torch", order[i]]
+        printf "%-9s %3s | %9.1f %9.1f %5.2fx | %9.1f %9.1f | %9.1f %9.1f %5.2fx | %8.1f %9.1f\n",
+               k[1], k[2], e, t, (t > 0 ? e / t : 0), gf["engine", order[i]], gf["torch", order[i]],
+               ec, tc, (tc > 0 ? ec / tc : 0), peak[k[2]], big[k[2]]
+    }
+    print "  engine/s, torch/s: sequences per second (wall clock, median step); GF/s: gemm FLOPs"
+    print "  of forward+backward per second (step_flops() in engine_bench.c); /cpu-s: sequences"
+    print "  per CPU-second of the process (all its threads; robust to a busy machine at 1 thread,"
+    print "  counts spinning threads at 2); sgemm: OpenBLAS C=A.B^T peak measured in this run"
+}' "$out"
