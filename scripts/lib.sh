@@ -5,7 +5,7 @@
 
 PG_MAJOR=15
 # Debian packages the build, the tests and the demo need.
-RNN_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libopenblas-dev build-essential"
+RNN_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libopenblas-dev build-essential libpq-dev"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -159,8 +159,8 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 
 /* Mean of per-batch losses weighted by batch size. */
 static RnnStatus
-evaluate(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx,
-		 LenIdx *tmp, int first, int count, int batch_size, double *mean)
+evaluate(RnnTrainer *tr, const RnnDataset *ds, const RnnFitOptions *opt, RnnBatchBuf *buf,
+		 int *idx, LenIdx *tmp, int first, int count, int batch_size, double *mean)
 {
 	double		total = 0.0;
 
@@ -170,6 +170,9 @@ evaluate(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx,
 		double		loss;
 		RnnStatus	st;
 
+		/* a validation pass can be as long as an epoch: stay cancellable */
+		if (opt && opt->on_batch)
+			opt->on_batch(opt->cb_ctx);
 		for (int i = 0; i < n; i++)
 			idx[i] = first + start + i;
 		st = run_batch(tr, ds, buf, idx, n, tmp, 0, &loss, NULL);
@@ -260,7 +263,7 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 	 */
 	if (ds->n_valid > 0)
 	{
-		st = evaluate(tr, ds, &buf, idx, tmp, ds->n_train, ds->n_valid, B, &res->best_valid_loss);
+		st = evaluate(tr, ds, opt, &buf, idx, tmp, ds->n_train, ds->n_valid, B, &res->best_valid_loss);
 		if (st != RNN_OK)
 			goto done;
 		have_best = 1;
@@ -313,9 +316,7 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 		rep.valid_loss = NAN;
 		if (ds->n_valid > 0)
 		{
-			if (opt->on_batch)
-				opt->on_batch(opt->cb_ctx);
-			st = evaluate(tr, ds, &buf, idx, tmp, ds->n_train, ds->n_valid, B, &rep.valid_loss);
+			st = evaluate(tr, ds, opt, &buf, idx, tmp, ds->n_train, ds->n_valid, B, &rep.valid_loss);
 			if (st != RNN_OK)
 				goto done;
 		}
@@ -383,7 +384,7 @@ rnn_evaluate_loss(RnnModel *model, const RnnDataset *ds, int first, int count,
 	if (!bufmem || !idx || !tmp)
 		st = RNN_ERR_NOMEM;
 	else
-		st = evaluate(tr, ds, &buf, idx, tmp, first, count, batch_size, loss);
+		st = evaluate(tr, ds, NULL, &buf, idx, tmp, first, count, batch_size, loss);
 	rnn_free(tmp);
 	rnn_free(idx);
 	rnn_free(bufmem);

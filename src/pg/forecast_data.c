@@ -21,6 +21,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "lib/stringinfo.h"
@@ -58,6 +59,12 @@ column_type(Oid relid, const char *column, const char *role)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", role)));
+	/* no column has a longer name: don't echo a huge string back */
+	if (strlen(column) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s is %zu bytes long, longer than any column name can be (%d bytes)",
+						role, strlen(column), NAMEDATALEN - 1)));
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber || attnum < 0)
 		ereport(ERROR,
@@ -301,19 +308,33 @@ read_row(Reader *r, HeapTuple tup, TupleDesc desc)
 	switch (d->time_kind)
 	{
 		case FC_TIME_DATE:
-			t = (int64) DatumGetDateADT(tv) * USECS_PER_DAY;
+			/* errors for dates beyond the timestamp range */
+			t = DatumGetTimestamp(DirectFunctionCall1(date_timestamp, tv));
 			break;
 		default:
 			t = DatumGetInt64(tv);
 			break;
 	}
+	if (d->time_kind != FC_TIME_INTEGER && TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time column \"%s\" is %s%s", spec->time_column,
+						TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity", in_series(key)),
+				 errhint("Filter out rows with infinite times.")));
 
 	if (r->cur == NULL || strcmp(r->cur->key, key) != 0)
 		r->cur = start_series(r, key);
 	else
 	{
-		int64		diff = t - r->prev_time;
+		int64		diff;
 
+		if (pg_sub_s64_overflow(t, r->prev_time, &diff))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rows are not evenly spaced%s: %s follows %s",
+							in_series(key), time_text(d->time_kind, t),
+							time_text(d->time_kind, r->prev_time)),
+					 errdetail("The two times are further apart than a 64-bit integer can count.")));
 		if (diff <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -402,10 +423,11 @@ fc_read(const FcSpec *spec, FcData *data)
 					 quote_identifier(spec->value_column));
 	for (int i = 0; i < spec->n_features; i++)
 		appendStringInfo(&q, ", %s::float8", quote_identifier(spec->feature_columns[i]));
+	/* NULL keys and times first, so they get their own error, not a gap's */
 	appendStringInfo(&q, " FROM %s ORDER BY ", rel);
 	if (spec->series_column)
-		appendStringInfo(&q, "1, ");
-	appendStringInfo(&q, "%d", spec->series_column ? 2 : 1);
+		appendStringInfo(&q, "1 NULLS FIRST, ");
+	appendStringInfo(&q, "%d NULLS FIRST", spec->series_column ? 2 : 1);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

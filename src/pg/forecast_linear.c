@@ -30,6 +30,9 @@ cholesky_solve(double *A, double *B, int n, int nrhs)
 	{
 		double		d = A[(size_t) j * n + j];
 
+		/* O(n^3): with a window of thousands, seconds per solve */
+		CHECK_FOR_INTERRUPTS();
+
 		for (int k = 0; k < j; k++)
 			d -= A[(size_t) j * n + k] * A[(size_t) j * n + k];
 		if (!(d > 0))
@@ -47,6 +50,7 @@ cholesky_solve(double *A, double *B, int n, int nrhs)
 	}
 	for (int r = 0; r < nrhs; r++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		/* L y = b, then L^T x = y; B is (n, nrhs) */
 		for (int i = 0; i < n; i++)
 		{
@@ -79,16 +83,23 @@ gram(const FcWindows *w, int K, double *XtX, double *XtY)
 	int			n = K + 1;
 	int			Hz = w->shape.horizon;
 	const FcData *data = w->data;
-	float	   *X = palloc(sizeof(float) * CHUNK * n);
-	float	   *Y = palloc(sizeof(float) * CHUNK * Hz);
+
+	/*
+	 * A chunk costs 2 n^2 B flops between two interrupt checks: for wide
+	 * windows take fewer windows at a time (about 2 GFLOP, a fraction of a
+	 * second), but not so few that adding up the chunks dominates.
+	 */
+	int			chunk = (int) Max(32, Min(CHUNK, ((int64) 1 << 30) / ((int64) n * n)));
+	float	   *X = palloc(sizeof(float) * chunk * n);
+	float	   *Y = palloc(sizeof(float) * chunk * Hz);
 	float	   *gx = palloc(sizeof(float) * n * n);
 	float	   *gy = palloc(sizeof(float) * n * Hz);
 
 	memset(XtX, 0, sizeof(double) * n * n);
 	memset(XtY, 0, sizeof(double) * n * Hz);
-	for (int64 i0 = 0; i0 < w->count; i0 += CHUNK)
+	for (int64 i0 = 0; i0 < w->count; i0 += chunk)
 	{
-		int			B = (int) Min(CHUNK, w->count - i0);
+		int			B = (int) Min(chunk, w->count - i0);
 
 		CHECK_FOR_INTERRUPTS();
 		for (int b = 0; b < B; b++)

@@ -369,10 +369,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	name = ARG_TEXT(0);
-	if (name[0] == '\0' || strlen(name) > 200)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model name must be 1 to 200 characters long")));
+	rnn_check_model_name(name);
 
 	memset(&spec, 0, sizeof(spec));
 	spec.relid = PG_GETARG_OID(1);
@@ -504,6 +501,9 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 						hidden, window, batch)));
 	need += sizeof(float) * data.n_points * data.n_channels +
 		sizeof(float) * rnn_param_count(&cfg);
+	/* the ridge start: two Gram matrices, a factor and a float product */
+	if (cfg.skip_size > 0)
+		need += (3 * sizeof(double) + sizeof(float)) * (Size) (window + 1) * (window + 1);
 	rnn_check_train_memory(need, "training this forecaster");
 
 	fc_windows_init(&fd.train, &data, &shape, FC_WINDOWS_TRAIN);
