@@ -207,6 +207,25 @@ read_for_model(FcModelInfo *info, Oid relid, FcData *data)
 	fc_read(&spec, data);
 }
 
+/* Run B windows of W steps (x packed time-major, skip per window) through
+ * the model: out (B, horizon). */
+static void
+infer_windows(RnnInfer *inf, int B, int W, const float *x, const float *skip,
+			  int *lengths, float *out)
+{
+	RnnBatch	batch;
+
+	for (int b = 0; b < B; b++)
+		lengths[b] = W;
+	batch.B = B;
+	batch.T = W;
+	batch.lengths = lengths;
+	batch.x = x;
+	batch.tokens = NULL;
+	batch.skip = skip;
+	rnn_check_status(rnn_infer(inf, &batch, out), "forecasting failed");
+}
+
 /* ---------------------------------------------------------------------------
  * Scoring windows
  */
@@ -242,7 +261,6 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 	for (int64 i0 = 0; i0 < n; i0 += SCORE_BATCH)
 	{
 		int			B = (int) Min(SCORE_BATCH, n - i0);
-		RnnBatch	batch;
 
 		CHECK_FOR_INTERRUPTS();
 		for (int b = 0; b < B; b++)
@@ -253,15 +271,8 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 			fc_windows_locate(w, i, &ser[b], &start[b]);
 			fc_fill_window(data, &data->series[ser[b]], start[b], sh, x + (size_t) b * C, B,
 						   skip ? skip + (size_t) b * K : NULL, K, target + (size_t) b * Hz, &last[b]);
-			lengths[b] = W;
 		}
-		batch.B = B;
-		batch.T = W;
-		batch.lengths = lengths;
-		batch.x = x;
-		batch.tokens = NULL;
-		batch.skip = skip;
-		rnn_check_status(rnn_infer(inf, &batch, out), "scoring failed");
+		infer_windows(inf, B, W, x, skip, lengths, out);
 
 		for (int b = 0; b < B; b++)
 		{
@@ -416,7 +427,6 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	for (int s0 = 0; s0 < data.n_series; s0 += SCORE_BATCH)
 	{
 		int			B = Min(SCORE_BATCH, data.n_series - s0);
-		RnnBatch	batch;
 
 		CHECK_FOR_INTERRUPTS();
 		for (int b = 0; b < B; b++)
@@ -431,15 +441,8 @@ rnn_forecast(PG_FUNCTION_ARGS)
 						 errdetail("Forecasting reads the last %d rows of each series.", W)));
 			fc_fill_window(&data, s, s->n - W, &sh, x + (size_t) b * C, B,
 						   skip ? skip + (size_t) b * K : NULL, K, NULL, &last[b]);
-			lengths[b] = W;
 		}
-		batch.B = B;
-		batch.T = W;
-		batch.lengths = lengths;
-		batch.x = x;
-		batch.tokens = NULL;
-		batch.skip = skip;
-		rnn_check_status(rnn_infer(inf, &batch, out), "forecasting failed");
+		infer_windows(inf, B, W, x, skip, lengths, out);
 
 		for (int b = 0; b < B; b++)
 		{
@@ -640,7 +643,6 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 			   *out;
 	float		base;
 	int			length;
-	RnnBatch	batch;
 	RnnInfer   *inf;
 	Datum	   *d;
 
@@ -694,15 +696,8 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 		x[t] = (float) ((v[t] - mean) / sd) - base;
 	for (int i = 0; i < K; i++)
 		skip[i] = x[W - K + i];
-	length = W;
-	batch.B = 1;
-	batch.T = W;
-	batch.lengths = &length;
-	batch.x = x;
-	batch.tokens = NULL;
-	batch.skip = skip;
 	rnn_check_status(rnn_infer_create(&inf, model, 1, W), "could not prepare scoring");
-	rnn_check_status(rnn_infer(inf, &batch, out), "forecasting failed");
+	infer_windows(inf, 1, W, x, skip, &length, out);
 	rnn_infer_free(inf);
 
 	d = palloc(sizeof(Datum) * Hz);
