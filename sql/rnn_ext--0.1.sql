@@ -420,7 +420,7 @@ CREATE FUNCTION rnn.train_classifier(
     pooling text DEFAULT 'max',
     tokens text DEFAULT 'word',
     vocab_size int DEFAULT 20000,
-    min_count int DEFAULT 2,
+    min_count int DEFAULT 1,
     max_tokens int DEFAULT 256,
     epochs int DEFAULT 20,
     batch_size int DEFAULT 50,
@@ -432,6 +432,7 @@ CREATE FUNCTION rnn.train_classifier(
     weight_decay float8 DEFAULT 0,
     clip_norm float8 DEFAULT 5,
     balance_classes boolean DEFAULT false,
+    early_stopping text DEFAULT 'loss',
     OUT version int,
     OUT train_accuracy float8,
     OUT validation_accuracy float8,
@@ -448,13 +449,14 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boolean, int, int,
     int, float8, text, text, int, int, int, int, int, float8, float8, int, bigint, float8,
-    float8, float8, boolean) IS
+    float8, float8, boolean, text) IS
 'Trains a many-to-one text classifier (GRU, LSTM or rnn over word or char tokens) on '
 'the text and label columns of a relation, read with the caller''s rights, and stores '
 'it as the next version of model_name. Labels of any type become the class list in '
 'the type''s order (text in byte order). Rows with a NULL text or label, or a text '
 'without tokens, are skipped. Holds out a stratified validation_fraction for early '
-'stopping (patience epochs); the vocabulary comes from the training part. Returns '
+'stopping on its loss or accuracy (patience epochs); the vocabulary comes from the '
+'training part. Returns '
 'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
 'and the vocabulary size.';
 

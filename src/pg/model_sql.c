@@ -415,6 +415,7 @@ rnn_import_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
+	rnn_check_model_name(name);
 	if (strcmp(kind, RNN_KIND_FORECASTER) != 0 && strcmp(kind, RNN_KIND_CLASSIFIER) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

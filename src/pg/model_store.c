@@ -15,6 +15,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "rnn_ext.h"
@@ -35,6 +36,18 @@ rnn_cell_name(RnnCellKind cell)
 			return "lstm";
 	}
 	return "unknown";
+}
+
+void
+rnn_check_model_name(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || (len > RNN_MAX_MODEL_NAME && pg_mbstrlen(name) > RNN_MAX_MODEL_NAME))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must be 1 to %d characters long", RNN_MAX_MODEL_NAME),
+				 len > 0 ? errdetail("The name given is %d characters long.", pg_mbstrlen(name)) : 0));
 }
 
 static void
@@ -62,6 +75,7 @@ rnn_store_model(const RnnStoreRequest *req, int64 *id)
 	int64		new_id;
 
 	Assert(req->name != NULL && req->kind != NULL && req->weights != NULL);
+	rnn_check_model_name(req->name);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = CStringGetTextDatum(req->name);
@@ -125,6 +139,7 @@ rnn_lookup_model(const char *name, int32 version, bool missing_ok, RnnModelRow *
 	int			ret;
 	bool		found;
 
+	rnn_check_model_name(name);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(version);
 

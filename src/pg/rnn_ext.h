@@ -85,6 +85,17 @@ typedef struct RnnStoreRequest
  */
 int32		rnn_store_model(const RnnStoreRequest *req, int64 *id);
 
+/* Longest model name, in characters. */
+#define RNN_MAX_MODEL_NAME 200
+
+/*
+ * Raise INVALID_PARAMETER_VALUE unless name has 1 to RNN_MAX_MODEL_NAME
+ * characters.  Training calls it before it reads any data; the model store
+ * and lookups call it too, so an over-long name is refused without being
+ * echoed back (a 100 MB name would otherwise come back in the message).
+ */
+void		rnn_check_model_name(const char *name);
+
 /* Identity of one stored model version, as looked up by name. */
 typedef struct RnnModelKey
 {

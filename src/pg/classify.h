@@ -1,0 +1,85 @@
+/*
+ * classify.h -- text classification (sentiment) on the engine.
+ *
+ * classify_train.c  rnn.train_classifier: reads (text, label) rows through
+ *                   SPI, splits, builds the vocabulary, fits, stores;
+ * classify.c        rnn.sentiment, rnn.classify, rnn.class_probs, and the
+ *                   scoring state shared with stream.c (below);
+ * stream.c          rnn.sentiment_running (window aggregate),
+ *                   rnn.stream_step / rnn.stream_score, rnn.sentiment_trigger.
+ *
+ * Texts reach the tokenizer as UTF-8: in a database of another encoding
+ * they are converted first (and vocabulary entries converted back for
+ * rnn.models.vocabulary), so a model scores the same text the same way
+ * whatever the server encoding.
+ *
+ * A text with no tokens (empty, only whitespace) carries no evidence: its
+ * class probabilities are the training set's class frequencies (the prior,
+ * kept in rnn.models.normalization as {"class_prior": [...]}), not the
+ * network's output on a made-up sequence.  Unknown words are <unk> tokens
+ * and go through the network like any other token.
+ */
+#ifndef RNN_CLASSIFY_H
+#define RNN_CLASSIFY_H
+
+#include "rnn_ext.h"
+#include "tokenizer.h"
+
+/* Longest class list a classifier may have. */
+#define RNN_MAX_CLASSES 1000
+
+/*
+ * Everything a classifier needs to score a text, built once per cached
+ * model (in RnnCachedModel.aux, allocated in the entry's context).
+ */
+typedef struct RnnClassifier
+{
+	uint32		magic;			/* RNN_CLASSIFIER_MAGIC */
+	const RnnModel *model;
+	RnnVocab   *vocab;
+	RnnTokMode	mode;
+	int			max_tokens;		/* cut rule of tokenizer.h (head + tail) */
+	int			n_classes;
+	char	  **labels;			/* (n_classes), server encoding */
+	double	   *prior;			/* (n_classes) training class frequencies */
+	bool		streamable;		/* unidirectional, pooling "last" */
+	int32		space_id;		/* char mode: id of " " (stream separator) */
+	RnnInfer   *inf;			/* batch 1, max_tokens steps */
+	int32	   *ids;			/* (max_tokens) */
+	float	   *logits;			/* (n_classes) */
+} RnnClassifier;
+
+#define RNN_CLASSIFIER_MAGIC 0x434c5346	/* "CLSF" */
+
+/*
+ * The classifier 'name' (latest version) for this call site; raises
+ * UNDEFINED_OBJECT for an unknown model and WRONG_OBJECT_TYPE for a
+ * forecaster.  *entry_out (may be NULL) gets the cache entry.
+ */
+RnnClassifier *rnn_classifier_get(FunctionCallInfo fcinfo, const char *name,
+								  RnnCachedModel **entry_out);
+
+/*
+ * Class probabilities of one text (server encoding, len bytes) into probs
+ * (n_classes).  Returns the number of tokens scored (0: the prior).
+ */
+int			rnn_classifier_probs(RnnClassifier *clf, const char *name,
+								 const char *text, int len, double *probs);
+
+/* Probabilities from logits, in double, max-subtracted. */
+void		rnn_softmax(const float *logits, int n, double *probs);
+
+/* Raise the two-class requirement of rnn.sentiment-like functions. */
+void		rnn_classifier_require_binary(const RnnClassifier *clf, const char *name,
+										  const char *func);
+
+/*
+ * Server-encoded text -> UTF-8 (the input itself when the database is
+ * UTF-8 or SQL_ASCII; then *out_len = len).  Raises on unconvertible text.
+ */
+const char *rnn_text_to_utf8(const char *text, int len, int *out_len);
+
+/* Raise the error for a tokenizer status (no-op for RNN_TOK_OK). */
+void		rnn_raise_tok_status(RnnTokStatus st, size_t err_offset, const char *what);
+
+#endif							/* RNN_CLASSIFY_H */

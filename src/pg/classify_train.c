@@ -1,0 +1,1212 @@
+/*
+ * classify_train.c -- rnn.train_classifier: a many-to-one text classifier
+ * trained on the rows of a table, in one SQL call.
+ *
+ *   SELECT * FROM rnn.train_classifier('review_gru', 'reviews'::regclass,
+ *                                      text_column => 'body',
+ *                                      label_column => 'positive');
+ *   NOTICE:  epoch 1/20: train loss 0.6612, validation loss 0.5875, accuracy 0.712, 3.1s
+ *   ...
+ *    version | train_accuracy | validation_accuracy | ... | vocabulary_size
+ *   ---------+----------------+---------------------+-----+-----------------
+ *          1 |           0.93 |                0.78 | ... |            9127
+ *
+ * Steps:
+ *  1. Check the arguments, the columns (the text column must be text,
+ *     varchar or char) and read the class list: the distinct labels in the
+ *     label type's own order (false < true, 1 < 2 < 10; text in byte order,
+ *     COLLATE "C", so the order does not depend on the database's locale).
+ *  2. Read (text, label) through SPI with the caller's rights, a cursor
+ *     fetching 1000 rows at a time.  Rows with a NULL text or label, and
+ *     texts without any token (empty, whitespace only), are skipped and
+ *     counted in a NOTICE: they carry nothing to learn from.
+ *  3. Stratified, seeded split: validation_fraction of each class (rounded,
+ *     leaving each class at least one training row) is held out.
+ *  4. The vocabulary is built from the training part only (min_count,
+ *     vocab_size), so validation measures unseen-word handling honestly.
+ *     Texts are cut to max_tokens tokens (tokenizer.h: head + tail).
+ *  5. rnn_fit: length-grouped shuffled batches, Adam, dropout, optional word
+ *     dropout (training tokens replaced by <unk> with that probability, so
+ *     the <unk> embedding is learned and the model leans less on single
+ *     words), early stopping on the validation loss (or, with
+ *     early_stopping => 'accuracy', the validation accuracy) with the best
+ *     epoch's weights restored.  Each epoch: a NOTICE and pg_stat_activity.query
+ *     show progress; every batch checks for interrupts.
+ *  6. Metrics on both parts, then a new version in rnn.models: weights,
+ *     vocabulary (text[], index = token id), labels, hyperparams, the class
+ *     prior (normalization), metrics and the loss curve.  It becomes visible
+ *     when the transaction commits; an error stores nothing.
+ *
+ * Memory: everything -- rows, token ids, the engine's model, trainer and
+ * batches (rnn_alloc is palloc in CurrentMemoryContext) -- lives in one
+ * context deleted at the end, and freed with the transaction if an error or
+ * a cancel unwinds through the engine.  The engine's part is checked
+ * against rnn.max_train_memory before anything is allocated.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+#include "classify.h"
+#include "jsonb_util.h"
+
+#define FETCH_ROWS 1000
+
+/* ---------------------------------------------------------------------------
+ * Arguments
+ */
+typedef struct TrainArgs
+{
+	char	   *model_name;
+	Oid			relid;
+	char	   *text_column;
+	char	   *label_column;
+	RnnCellKind cell;
+	bool		bidirectional;
+	int			num_layers;
+	int			embedding_dim;
+	int			hidden_size;
+	double		dropout;
+	RnnPooling	pooling;
+	RnnTokMode	tokens;
+	int			vocab_size;
+	int			min_count;
+	int			max_tokens;
+	int			epochs;
+	int			batch_size;
+	double		learning_rate;
+	double		validation_fraction;
+	int			patience;
+	int64		seed;
+	double		word_dropout;
+	double		weight_decay;
+	double		clip_norm;
+	bool		balance_classes;
+	bool		stop_on_accuracy;	/* early_stopping => 'accuracy' */
+} TrainArgs;
+
+static const char *const arg_names[] = {
+	"model_name", "relation", "text_column", "label_column", "cell", "bidirectional",
+	"num_layers", "embedding_dim", "hidden_size", "dropout", "pooling", "tokens",
+	"vocab_size", "min_count", "max_tokens", "epochs", "batch_size", "learning_rate",
+	"validation_fraction", "patience", "seed", "word_dropout", "weight_decay",
+	"clip_norm", "balance_classes", "early_stopping"
+};
+
+static inline void
+check_int(const char *name, int v, int lo, int hi)
+{
+	if (v < lo || v > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between %d and %d, not %d", name, lo, hi, v)));
+}
+
+static inline void
+check_real(const char *name, double v, double lo, double hi, bool hi_open)
+{
+	if (isnan(v) || v < lo || v > hi || (hi_open && v >= hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be in [%g, %g%s, not %g", name, lo, hi, hi_open ? ")" : "]", v)));
+}
+
+static const char *
+pooling_name(RnnPooling p)
+{
+	return p == RNN_POOL_LAST ? "last" : p == RNN_POOL_MAX ? "max" : "mean";
+}
+
+static void
+parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
+{
+	char	   *s;
+
+	if (PG_NARGS() != lengthof(arg_names))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rnn.train_classifier was declared with %d arguments, the library expects %d",
+						PG_NARGS(), (int) lengthof(arg_names)),
+				 errhint("Run ALTER EXTENSION rnn_ext UPDATE, or reinstall the extension.")));
+	for (int i = 0; i < lengthof(arg_names); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", arg_names[i])));
+
+	a->model_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rnn_check_model_name(a->model_name);
+	a->relid = PG_GETARG_OID(1);
+	a->text_column = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+	a->label_column = pstrdup(NameStr(*PG_GETARG_NAME(3)));
+
+	s = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	if (strcmp(s, "gru") == 0)
+		a->cell = RNN_CELL_GRU;
+	else if (strcmp(s, "lstm") == 0)
+		a->cell = RNN_CELL_LSTM;
+	else if (strcmp(s, "rnn") == 0 || strcmp(s, "tanh") == 0)
+		a->cell = RNN_CELL_TANH;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cell \"%s\"", s),
+				 errhint("Use gru, lstm or rnn (a vanilla tanh RNN).")));
+
+	a->bidirectional = PG_GETARG_BOOL(5);
+	a->num_layers = PG_GETARG_INT32(6);
+	check_int("num_layers", a->num_layers, 1, RNN_MAX_LAYERS);
+	a->embedding_dim = PG_GETARG_INT32(7);
+	check_int("embedding_dim", a->embedding_dim, 1, 4096);
+	a->hidden_size = PG_GETARG_INT32(8);
+	check_int("hidden_size", a->hidden_size, 1, RNN_MAX_HIDDEN);
+	a->dropout = PG_GETARG_FLOAT8(9);
+	check_real("dropout", a->dropout, 0, 1, true);
+
+	s = text_to_cstring(PG_GETARG_TEXT_PP(10));
+	if (strcmp(s, "last") == 0)
+		a->pooling = RNN_POOL_LAST;
+	else if (strcmp(s, "max") == 0)
+		a->pooling = RNN_POOL_MAX;
+	else if (strcmp(s, "mean") == 0)
+		a->pooling = RNN_POOL_MEAN;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pooling \"%s\"", s),
+				 errhint("Use max (over time), mean, or last (the final state; needed for "
+						 "rnn.sentiment_running).")));
+
+	s = text_to_cstring(PG_GETARG_TEXT_PP(11));
+	if (rnn_tok_mode_from_name(s) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tokens mode \"%s\"", s),
+				 errhint("Use word or char.")));
+	a->tokens = (RnnTokMode) rnn_tok_mode_from_name(s);
+
+	a->vocab_size = PG_GETARG_INT32(12);
+	check_int("vocab_size", a->vocab_size, 3, RNN_MAX_VOCAB);
+	a->min_count = PG_GETARG_INT32(13);
+	check_int("min_count", a->min_count, 1, INT_MAX);
+	a->max_tokens = PG_GETARG_INT32(14);
+	check_int("max_tokens", a->max_tokens, 1, 100000);
+	a->epochs = PG_GETARG_INT32(15);
+	check_int("epochs", a->epochs, 1, 100000);
+	a->batch_size = PG_GETARG_INT32(16);
+	check_int("batch_size", a->batch_size, 1, 100000);
+	a->learning_rate = PG_GETARG_FLOAT8(17);
+	check_real("learning_rate", a->learning_rate, 1e-9, 10, false);
+	a->validation_fraction = PG_GETARG_FLOAT8(18);
+	check_real("validation_fraction", a->validation_fraction, 0, 0.9, false);
+	a->patience = PG_GETARG_INT32(19);
+	check_int("patience", a->patience, 0, 100000);
+	a->seed = PG_GETARG_INT64(20);
+	a->word_dropout = PG_GETARG_FLOAT8(21);
+	check_real("word_dropout", a->word_dropout, 0, 1, true);
+	a->weight_decay = PG_GETARG_FLOAT8(22);
+	check_real("weight_decay", a->weight_decay, 0, 1, false);
+	a->clip_norm = PG_GETARG_FLOAT8(23);
+	check_real("clip_norm", a->clip_norm, 0, 1e6, false);
+	a->balance_classes = PG_GETARG_BOOL(24);
+
+	s = text_to_cstring(PG_GETARG_TEXT_PP(25));
+	if (strcmp(s, "loss") == 0)
+		a->stop_on_accuracy = false;
+	else if (strcmp(s, "accuracy") == 0)
+		a->stop_on_accuracy = true;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid early_stopping \"%s\"", s),
+				 errhint("Use loss (validation log loss) or accuracy (validation accuracy).")));
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading the rows
+ */
+typedef struct Examples
+{
+	/* texts, UTF-8, back to back; freed once encoded */
+	char	   *text;
+	Size		text_used;
+	Size		text_cap;
+	/* per usable row */
+	int			n;
+	int			cap;
+	Size	   *text_off;		/* (n + 1) */
+	int		   *label;			/* (n) class index */
+	/* classes */
+	int			n_classes;
+	char	  **labels;			/* (n_classes), server encoding, type order */
+	int64		skipped_null;
+	int64		skipped_empty;
+} Examples;
+
+/* Index of label s among the classes (sorted by strcmp in 'by_text'). */
+static int
+find_class(char **by_text, int *by_text_idx, int n, const char *s)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(by_text[mid], s);
+
+		if (c == 0)
+			return by_text_idx[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+typedef struct LabelSort
+{
+	char	   *s;
+	int			idx;
+} LabelSort;
+
+static int
+cmp_label_sort(const void *a, const void *b)
+{
+	return strcmp(((const LabelSort *) a)->s, ((const LabelSort *) b)->s);
+}
+
+static void
+column_info(Oid relid, const char *relname, const char *col, AttrNumber *attnum, Oid *type)
+{
+	*attnum = get_attnum(relid, col);
+	if (*attnum == InvalidAttrNumber || *attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation %s does not exist", col, relname)));
+	*type = get_atttype(relid, *attnum);
+}
+
+static void
+read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, Examples *ex)
+{
+	AttrNumber	text_att,
+				label_att;
+	Oid			text_type,
+				label_type;
+	Oid			text_base;
+	TypeCacheEntry *tce;
+	const char *qtext = quote_identifier(a->text_column);
+	const char *qlabel = quote_identifier(a->label_column);
+	StringInfoData sql;
+	MemoryContext old;
+	Portal		portal;
+	LabelSort  *sorted;
+	char	  **by_text;
+	int		   *by_text_idx;
+	int			ret;
+
+	column_info(a->relid, relname, a->text_column, &text_att, &text_type);
+	column_info(a->relid, relname, a->label_column, &label_att, &label_type);
+	text_base = getBaseType(text_type);
+	if (text_base != TEXTOID && text_base != VARCHAROID && text_base != BPCHAROID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("text column \"%s\" is of type %s, not text",
+						a->text_column, format_type_be(text_type)),
+				 errhint("Train on a view that casts the column to text.")));
+
+	memset(ex, 0, sizeof(*ex));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * Classes: distinct labels of usable rows, in the label type's order.
+	 * Text-like labels compare in byte order; a type without an ordering
+	 * (json, point) is ordered by its text form.
+	 */
+	tce = lookup_type_cache(label_type, TYPECACHE_LT_OPR);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT s.l::pg_catalog.text AS label FROM (SELECT DISTINCT %s AS l FROM %s "
+					 "WHERE %s IS NOT NULL AND %s IS NOT NULL) s ORDER BY %s LIMIT %d",
+					 qlabel, relname, qtext, qlabel,
+					 !OidIsValid(tce->lt_opr) ? "s.l::pg_catalog.text COLLATE \"C\"" :
+					 OidIsValid(get_typcollation(label_type)) ? "s.l COLLATE \"C\"" : "s.l",
+					 RNN_MAX_CLASSES + 1);
+	ret = SPI_execute(sql.data, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the labels: SPI error %d", ret);
+	if (SPI_processed > RNN_MAX_CLASSES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("label column \"%s\" has more than %d distinct values",
+						a->label_column, RNN_MAX_CLASSES),
+				 errhint("A label column holds classes, such as a boolean, a rating or a category.")));
+	ex->n_classes = (int) SPI_processed;
+	ex->labels = MemoryContextAlloc(data_cxt, sizeof(char *) * Max(ex->n_classes, 1));
+	for (int i = 0; i < ex->n_classes; i++)
+		ex->labels[i] = MemoryContextStrdup(data_cxt,
+											SPI_getvalue(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+
+	/* label text -> class, by binary search */
+	sorted = MemoryContextAlloc(data_cxt, sizeof(LabelSort) * Max(ex->n_classes, 1));
+	for (int i = 0; i < ex->n_classes; i++)
+	{
+		sorted[i].s = ex->labels[i];
+		sorted[i].idx = i;
+	}
+	qsort(sorted, ex->n_classes, sizeof(LabelSort), cmp_label_sort);
+	by_text = MemoryContextAlloc(data_cxt, sizeof(char *) * Max(ex->n_classes, 1));
+	by_text_idx = MemoryContextAlloc(data_cxt, sizeof(int) * Max(ex->n_classes, 1));
+	for (int i = 0; i < ex->n_classes; i++)
+	{
+		by_text[i] = sorted[i].s;
+		by_text_idx[i] = sorted[i].idx;
+	}
+
+	/* The rows, in batches.  Same snapshot as the class list (read-only). */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::pg_catalog.text, %s::pg_catalog.text FROM %s",
+					 qtext, qlabel, relname);
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+
+	ex->cap = 1024;
+	ex->text_off = MemoryContextAlloc(data_cxt, sizeof(Size) * (ex->cap + 1));
+	ex->label = MemoryContextAlloc(data_cxt, sizeof(int) * ex->cap);
+	ex->text_cap = 64 * 1024;
+	ex->text = MemoryContextAllocHuge(data_cxt, ex->text_cap);
+	ex->text_off[0] = 0;
+
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_processed == 0)
+			break;
+		old = MemoryContextSwitchTo(data_cxt);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		tnull,
+						lnull;
+			Datum		td = SPI_getbinval(tup, desc, 1, &tnull);
+			Datum		ld = SPI_getbinval(tup, desc, 2, &lnull);
+			text	   *t;
+			char	   *label;
+			const char *utf8;
+			int			ulen;
+			size_t		n_total = 0,
+						n_kept,
+						err_offset = 0;
+			RnnTokStatus tst;
+			int			cls;
+
+			if (tnull || lnull)
+			{
+				ex->skipped_null++;
+				continue;
+			}
+			t = DatumGetTextPP(td);
+			utf8 = rnn_text_to_utf8(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &ulen);
+			/* count only: validates UTF-8, finds texts without tokens */
+			tst = rnn_tokenize(utf8, ulen, a->tokens, NULL, NULL, 0, &n_kept, &n_total,
+							   &err_offset);
+			if (tst != RNN_TOK_OK)
+				rnn_raise_tok_status(tst, err_offset,
+									 psprintf("could not tokenize row %lld of %s",
+											  (long long) (ex->n + ex->skipped_null +
+														   ex->skipped_empty + 1), relname));
+			if (n_total == 0)
+			{
+				ex->skipped_empty++;
+				continue;
+			}
+			label = TextDatumGetCString(ld);
+			cls = find_class(by_text, by_text_idx, ex->n_classes, label);
+			if (cls < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("label %s appeared while %s was being read",
+								quote_literal_cstr(label), relname)));
+			pfree(label);
+
+			if (ex->n == ex->cap)
+			{
+				if (ex->cap >= INT_MAX / 4)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("relation %s has too many rows to train on", relname)));
+				ex->cap *= 2;
+				ex->text_off = repalloc_huge(ex->text_off, sizeof(Size) * (ex->cap + 1));
+				ex->label = repalloc_huge(ex->label, sizeof(int) * ex->cap);
+			}
+			while (ex->text_used + ulen > ex->text_cap)
+			{
+				ex->text_cap *= 2;
+				ex->text = repalloc_huge(ex->text, ex->text_cap);
+			}
+			memcpy(ex->text + ex->text_used, utf8, ulen);
+			ex->text_used += ulen;
+			ex->label[ex->n] = cls;
+			ex->n++;
+			ex->text_off[ex->n] = ex->text_used;
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/* ---------------------------------------------------------------------------
+ * The data set handed to rnn_fit
+ */
+typedef struct ClfData
+{
+	int			n_train;
+	int			n_valid;
+	int			max_steps;
+	int32	   *ids;			/* all token ids back to back */
+	Size	   *off;			/* (n + 1) into ids */
+	int		   *len;			/* (n) */
+	int		   *label;			/* (n) */
+	float	   *class_weight;	/* (n_classes) */
+	float		word_dropout;
+	RnnRng		rng;			/* word dropout */
+	int		   *bs;				/* (max_steps) pack layout scratch */
+	int		   *offs;			/* (max_steps) */
+} ClfData;
+
+static int
+clf_length(void *ctx, int i)
+{
+	return ((ClfData *) ctx)->len[i];
+}
+
+static RnnStatus
+clf_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
+{
+	ClfData    *d = ctx;
+
+	for (int b = 0; b < count; b++)
+		buf->lengths[b] = d->len[idx[b]];
+	if (rnn_pack_layout(buf->lengths, count, d->bs, d->offs) < 0)
+		return RNN_ERR_INPUT;
+	for (int b = 0; b < count; b++)
+	{
+		int			i = idx[b];
+		const int32 *ids = d->ids + d->off[i];
+		bool		drop = d->word_dropout > 0 && i < d->n_train;
+
+		for (int t = 0; t < d->len[i]; t++)
+		{
+			int32		id = ids[t];
+
+			if (drop && rnn_rng_uniform(&d->rng) < d->word_dropout)
+				id = RNN_VOCAB_UNK;
+			buf->tokens[d->offs[t] + b] = id;
+		}
+		buf->labels[b] = d->label[i];
+		buf->weights[b] = d->class_weight ? d->class_weight[d->label[i]] : 1.0f;
+	}
+	return RNN_OK;
+}
+
+/*
+ * Class probabilities (count, C) of examples first..first+count-1, with the
+ * current weights and no dropout.  order: scratch (count).
+ */
+typedef struct LenIdx
+{
+	int			len;
+	int			idx;
+} LenIdx;
+
+static int
+cmp_len_desc(const void *a, const void *b)
+{
+	const LenIdx *x = a,
+			   *y = b;
+
+	if (x->len != y->len)
+		return y->len - x->len;
+	return x->idx - y->idx;
+}
+
+typedef struct Predictor
+{
+	RnnInfer   *inf;
+	int			max_batch;
+	int			n_classes;
+	int32	   *tokens;			/* (max_batch * max_steps) */
+	int		   *lengths;		/* (max_batch) */
+	float	   *logits;			/* (max_batch, C) */
+	LenIdx	   *order;			/* (n) */
+} Predictor;
+
+static void
+predict(Predictor *p, ClfData *d, int first, int count, double *probs)
+{
+	int			C = p->n_classes;
+
+	for (int i = 0; i < count; i++)
+	{
+		p->order[i].len = d->len[first + i];
+		p->order[i].idx = first + i;
+	}
+	qsort(p->order, count, sizeof(LenIdx), cmp_len_desc);
+	for (int s = 0; s < count; s += p->max_batch)
+	{
+		int			B = Min(p->max_batch, count - s);
+		RnnBatch	batch;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int b = 0; b < B; b++)
+			p->lengths[b] = p->order[s + b].len;
+		rnn_pack_layout(p->lengths, B, d->bs, d->offs);
+		for (int b = 0; b < B; b++)
+		{
+			const int32 *ids = d->ids + d->off[p->order[s + b].idx];
+
+			for (int t = 0; t < p->lengths[b]; t++)
+				p->tokens[d->offs[t] + b] = ids[t];
+		}
+		memset(&batch, 0, sizeof(batch));
+		batch.B = B;
+		batch.T = p->lengths[0];
+		batch.lengths = p->lengths;
+		batch.tokens = p->tokens;
+		rnn_check_status(rnn_infer(p->inf, &batch, p->logits), "could not score the training data");
+		for (int b = 0; b < B; b++)
+			rnn_softmax(p->logits + (size_t) b * C, C,
+						probs + (size_t) (p->order[s + b].idx - first) * C);
+	}
+}
+
+typedef struct Metrics
+{
+	double		accuracy;
+	double		macro_f1;
+	double		log_loss;
+} Metrics;
+
+static Metrics
+compute_metrics(const double *probs, const int *labels, int n, int C)
+{
+	Metrics		m;
+	int64	   *tp = palloc0(sizeof(int64) * C);
+	int64	   *fp = palloc0(sizeof(int64) * C);
+	int64	   *fn = palloc0(sizeof(int64) * C);
+	int64		correct = 0;
+	double		ll = 0.0,
+				f1 = 0.0;
+	int			present = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		const double *p = probs + (size_t) i * C;
+		int			best = 0;
+
+		for (int c = 1; c < C; c++)
+			if (p[c] > p[best])
+				best = c;
+		if (best == labels[i])
+		{
+			correct++;
+			tp[best]++;
+		}
+		else
+		{
+			fp[best]++;
+			fn[labels[i]]++;
+		}
+		ll -= log(Max(p[labels[i]], 1e-15));
+	}
+	/* macro-F1 over the classes present in the labels or predictions */
+	for (int c = 0; c < C; c++)
+	{
+		if (tp[c] + fp[c] + fn[c] == 0)
+			continue;
+		present++;
+		f1 += 2.0 * tp[c] / (2.0 * tp[c] + fp[c] + fn[c]);
+	}
+	m.accuracy = n > 0 ? (double) correct / n : NAN;
+	m.log_loss = n > 0 ? ll / n : NAN;
+	m.macro_f1 = present > 0 ? f1 / present : NAN;
+	pfree(tp);
+	pfree(fp);
+	pfree(fn);
+	return m;
+}
+
+/* ---------------------------------------------------------------------------
+ * Progress
+ */
+typedef struct Progress
+{
+	const char *model_name;
+	int			epochs;
+	ClfData    *data;
+	Predictor  *pred;
+	double	   *probs;			/* (n_valid, C) */
+	int			n_classes;
+	StringInfo	curve;			/* JSON array being built */
+	/* early_stopping => 'accuracy': the best epoch by validation accuracy */
+	bool		on_accuracy;
+	int			patience;
+	RnnModel   *model;
+	float	   *best_params;	/* (n_params) */
+	double		best_accuracy;
+	int			best_epoch;
+	int			since_best;
+} Progress;
+
+static void
+on_batch(void *ctx)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* JSON number or null */
+static void
+append_number(StringInfo buf, double v)
+{
+	if (isfinite(v))
+		appendStringInfo(buf, "%.6g", v);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+static int
+on_epoch(void *ctx, const RnnEpochReport *r)
+{
+	Progress   *pr = ctx;
+	ClfData    *d = pr->data;
+	double		acc = NAN;
+	char		activity[256];
+
+	if (d->n_valid > 0)
+	{
+		Metrics		m;
+
+		predict(pr->pred, d, d->n_train, d->n_valid, pr->probs);
+		m = compute_metrics(pr->probs, d->label + d->n_train, d->n_valid, pr->n_classes);
+		acc = m.accuracy;
+		ereport(NOTICE,
+				(errmsg("epoch %d/%d: train loss %.4f, validation loss %.4f, accuracy %.3f, %.1fs",
+						r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc, r->seconds)));
+	}
+	else
+		ereport(NOTICE,
+				(errmsg("epoch %d/%d: train loss %.4f, %.1fs",
+						r->epoch, pr->epochs, r->train_loss, r->seconds)));
+
+	snprintf(activity, sizeof(activity),
+			 "rnn.train_classifier('%s'): epoch %d/%d, train loss %.4f, validation loss %.4f, accuracy %.3f",
+			 pr->model_name, r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc);
+	pgstat_report_activity(STATE_RUNNING, activity);
+
+	appendStringInfo(pr->curve, "%s{\"epoch\": %d, \"train_loss\": ", r->epoch > 1 ? ", " : "",
+					 r->epoch);
+	append_number(pr->curve, r->train_loss);
+	appendStringInfoString(pr->curve, ", \"validation_loss\": ");
+	append_number(pr->curve, r->valid_loss);
+	appendStringInfoString(pr->curve, ", \"validation_accuracy\": ");
+	append_number(pr->curve, acc);
+	appendStringInfoString(pr->curve, ", \"seconds\": ");
+	append_number(pr->curve, r->seconds);
+	appendStringInfoString(pr->curve, "}");
+
+	if (pr->on_accuracy && d->n_valid > 0)
+	{
+		if (pr->best_epoch == 0 || acc > pr->best_accuracy)
+		{
+			pr->best_accuracy = acc;
+			pr->best_epoch = r->epoch;
+			pr->since_best = 0;
+			memcpy(pr->best_params, pr->model->params, sizeof(float) * pr->model->n_params);
+		}
+		else if (pr->patience > 0 && ++pr->since_best >= pr->patience)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Storing
+ */
+static ArrayType *
+text_array(const char *const *items, const size_t *lens, int n, bool from_utf8)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			enc = GetDatabaseEncoding();
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *s = items[i];
+		size_t		len = lens ? lens[i] : strlen(s);
+
+		if (from_utf8 && enc != PG_UTF8 && enc != PG_SQL_ASCII)
+		{
+			s = pg_any_to_server(s, (int) len, PG_UTF8);
+			len = strlen(s);
+		}
+		d[i] = PointerGetDatum(cstring_to_text_with_len(s, (int) len));
+	}
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+static void
+append_metrics(StringInfo buf, const char *key, const Metrics *m, int rows)
+{
+	appendStringInfo(buf, "\"%s\": {\"rows\": %d, \"accuracy\": ", key, rows);
+	append_number(buf, m->accuracy);
+	appendStringInfoString(buf, ", \"macro_f1\": ");
+	append_number(buf, m->macro_f1);
+	appendStringInfoString(buf, ", \"log_loss\": ");
+	append_number(buf, m->log_loss);
+	appendStringInfoString(buf, "}");
+}
+
+/* ---------------------------------------------------------------------------
+ * rnn.train_classifier(...)
+ */
+PG_FUNCTION_INFO_V1(rnn_train_classifier);
+Datum
+rnn_train_classifier(PG_FUNCTION_ARGS)
+{
+	TrainArgs	a;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	MemoryContext train_cxt;
+	TupleDesc	result_desc;
+	char	   *relname;
+	Examples	ex;
+	ClfData		d;
+	int		   *class_count;
+	int		   *class_map;
+	int			C;
+	int			n;
+	int		   *order;
+	int			n_valid;
+	RnnRng		rng;
+	RnnVocabBuilder *builder;
+	RnnVocab   *vocab;
+	RnnTokStatus tst;
+	size_t		err_offset = 0;
+	int64		truncated = 0;
+	Size		n_ids_total;
+	RnnConfig	cfg;
+	RnnModel   *model;
+	RnnFitOptions fo;
+	RnnFitResult fr;
+	Predictor	pred;
+	Progress	pr;
+	StringInfoData curve;
+	Size		need;
+	double	   *probs;
+	Metrics		m_train,
+				m_valid;
+	uint8_t    *blob;
+	size_t		blob_len;
+	bytea	   *weights;
+	RnnStoreRequest req;
+	StringInfoData js;
+	int32		version;
+	Datum		values[11];
+	bool		nulls[11];
+	int			V;
+	const char **vtok;
+	size_t	   *vlen;
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	result_desc = BlessTupleDesc(result_desc);
+
+	parse_args(fcinfo, &a);
+	relname = get_rel_name(a.relid);
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", a.relid)));
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(a.relid)), relname);
+	rnn_require_blas();
+
+	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn_ext train_classifier",
+									  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(train_cxt);
+
+	/* 1-2. classes and rows */
+	read_examples(&a, relname, train_cxt, &ex);
+	MemoryContextSwitchTo(train_cxt);
+	if (ex.skipped_null > 0 || ex.skipped_empty > 0)
+		ereport(NOTICE,
+				(errmsg("skipped %lld rows with a NULL text or label and %lld texts without tokens",
+						(long long) ex.skipped_null, (long long) ex.skipped_empty)));
+
+	/* classes that kept at least one row, renumbered in order */
+	class_count = palloc0(sizeof(int) * Max(ex.n_classes, 1));
+	class_map = palloc(sizeof(int) * Max(ex.n_classes, 1));
+	for (int i = 0; i < ex.n; i++)
+		class_count[ex.label[i]]++;
+	C = 0;
+	for (int c = 0; c < ex.n_classes; c++)
+	{
+		class_map[c] = class_count[c] > 0 ? C : -1;
+		if (class_count[c] > 0)
+		{
+			ex.labels[C] = ex.labels[c];
+			class_count[C] = class_count[c];
+			C++;
+		}
+	}
+	for (int i = 0; i < ex.n; i++)
+		ex.label[i] = class_map[ex.label[i]];
+	n = ex.n;
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation %s has no rows to train on", relname),
+				 errdetail("Rows need a non-NULL label and a text with at least one token.")));
+	if (C < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot train a classifier on one class"),
+				 errdetail("Every usable row of %s has label %s in column \"%s\".",
+						   relname, quote_literal_cstr(ex.labels[0]), a.label_column),
+				 errhint("A classifier needs at least two distinct labels.")));
+
+	/* 3. stratified split: order = training rows, then validation rows */
+	order = palloc(sizeof(int) * n);
+	rnn_rng_seed(&rng, (uint64_t) a.seed);
+	{
+		int		  **members = palloc(sizeof(int *) * C);
+		int		   *fill = palloc0(sizeof(int) * C);
+		int			nt = 0,
+					nv = 0;
+
+		n_valid = 0;
+		for (int c = 0; c < C; c++)
+		{
+			int			nvc = (int) floor(class_count[c] * a.validation_fraction + 0.5);
+
+			members[c] = palloc(sizeof(int) * class_count[c]);
+			n_valid += Min(nvc, class_count[c] - 1);
+		}
+		for (int i = 0; i < n; i++)
+			members[ex.label[i]][fill[ex.label[i]]++] = i;
+		for (int c = 0; c < C; c++)
+		{
+			int			nvc = Min((int) floor(class_count[c] * a.validation_fraction + 0.5),
+								  class_count[c] - 1);
+
+			rnn_rng_shuffle(&rng, members[c], class_count[c]);
+			for (int k = 0; k < class_count[c]; k++)
+			{
+				if (k < nvc)
+					order[n - n_valid + nv++] = members[c][k];
+				else
+					order[nt++] = members[c][k];
+			}
+		}
+		Assert(nt == n - n_valid && nv == n_valid);
+	}
+
+	/* 4. vocabulary from the training part */
+	tst = rnn_vocab_builder_create(&builder, a.tokens);
+	rnn_raise_tok_status(tst, 0, "could not create the vocabulary");
+	for (int k = 0; k < n - n_valid; k++)
+	{
+		int			i = order[k];
+
+		CHECK_FOR_INTERRUPTS();
+		tst = rnn_vocab_builder_add(builder, ex.text + ex.text_off[i],
+									ex.text_off[i + 1] - ex.text_off[i], &err_offset);
+		rnn_raise_tok_status(tst, err_offset, "could not count the tokens of a text");
+	}
+	tst = rnn_vocab_builder_finish(builder, a.min_count, a.vocab_size, &vocab);
+	rnn_raise_tok_status(tst, 0, "could not build the vocabulary");
+	rnn_vocab_builder_free(builder);
+	V = rnn_vocab_size(vocab);
+
+	/* encode every example, in split order */
+	memset(&d, 0, sizeof(d));
+	d.n_train = n - n_valid;
+	d.n_valid = n_valid;
+	d.off = palloc_extended(sizeof(Size) * (n + 1), MCXT_ALLOC_HUGE);
+	d.len = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	d.label = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	n_ids_total = 0;
+	for (int k = 0; k < n; k++)
+	{
+		int			i = order[k];
+		size_t		nt = 0;
+
+		rnn_tokenize(ex.text + ex.text_off[i], ex.text_off[i + 1] - ex.text_off[i],
+					 a.tokens, NULL, NULL, 0, &nt, &nt, NULL);
+		n_ids_total += Min(nt, (size_t) a.max_tokens);
+	}
+	d.ids = palloc_extended(sizeof(int32) * Max(n_ids_total, 1), MCXT_ALLOC_HUGE);
+	d.off[0] = 0;
+	for (int k = 0; k < n; k++)
+	{
+		int			i = order[k];
+		size_t		n_ids = 0,
+					n_total = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		tst = rnn_vocab_encode(vocab, ex.text + ex.text_off[i],
+							   ex.text_off[i + 1] - ex.text_off[i],
+							   d.ids + d.off[k], a.max_tokens, &n_ids, &n_total, NULL,
+							   &err_offset);
+		rnn_raise_tok_status(tst, err_offset, "could not encode a text");
+		Assert(n_ids >= 1 && d.off[k] + n_ids <= n_ids_total);
+		if (n_total > n_ids)
+			truncated++;
+		d.len[k] = (int) n_ids;
+		d.label[k] = ex.label[i];
+		d.off[k + 1] = d.off[k] + n_ids;
+		d.max_steps = Max(d.max_steps, (int) n_ids);
+	}
+	pfree(ex.text);
+	ex.text = NULL;
+	if (truncated > 0)
+		ereport(NOTICE,
+				(errmsg("%lld texts were cut to max_tokens = %d tokens",
+						(long long) truncated, a.max_tokens),
+				 errdetail("The first quarter and the last three quarters of their tokens are kept.")));
+
+	if (a.balance_classes)
+	{
+		d.class_weight = palloc(sizeof(float) * C);
+		for (int c = 0; c < C; c++)
+		{
+			int			nc = 0;
+
+			for (int k = 0; k < d.n_train; k++)
+				nc += d.label[k] == c;
+			d.class_weight[c] = nc > 0 ? (float) d.n_train / (C * nc) : 1.0f;
+		}
+	}
+	d.word_dropout = (float) a.word_dropout;
+	rnn_rng_seed(&d.rng, (uint64_t) a.seed ^ 0x776f7264ULL);
+	d.bs = palloc(sizeof(int) * d.max_steps);
+	d.offs = palloc(sizeof(int) * d.max_steps);
+
+	/* 5. model and memory check */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cell = a.cell;
+	cfg.num_layers = a.num_layers;
+	cfg.bidirectional = a.bidirectional ? 1 : 0;
+	cfg.vocab_size = V;
+	cfg.embedding_dim = a.embedding_dim;
+	cfg.hidden_size = a.hidden_size;
+	cfg.output_size = C;
+	cfg.head = RNN_HEAD_CLASSIFIER;
+	cfg.pooling = a.pooling;
+	cfg.dropout = (float) a.dropout;
+	{
+		const char *why = NULL;
+
+		if (rnn_config_validate(&cfg, &why) != RNN_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid model configuration: %s is out of range", why ? why : "a value")));
+	}
+	need = rnn_fit_memory(&cfg, a.batch_size, d.max_steps);
+	if (need != SIZE_MAX)
+		need += rnn_param_count(&cfg) * sizeof(float) +
+			rnn_trainer_memory(&cfg, a.batch_size, d.max_steps) / 2 +
+			(a.stop_on_accuracy ? rnn_param_count(&cfg) * sizeof(float) : 0) +
+			sizeof(int32) * n_ids_total + (sizeof(Size) + 2 * sizeof(int)) * (Size) n;
+	rnn_check_train_memory(need, psprintf("training model \"%s\"", a.model_name));
+
+	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
+	rnn_model_init(model, (uint64_t) a.seed);
+
+	memset(&pred, 0, sizeof(pred));
+	pred.max_batch = a.batch_size;
+	pred.n_classes = C;
+	rnn_check_status(rnn_infer_create(&pred.inf, model, a.batch_size, d.max_steps),
+					 "could not prepare the model for validation");
+	pred.tokens = palloc_extended(sizeof(int32) * (Size) a.batch_size * d.max_steps, MCXT_ALLOC_HUGE);
+	pred.lengths = palloc(sizeof(int) * a.batch_size);
+	pred.logits = palloc(sizeof(float) * (Size) a.batch_size * C);
+	pred.order = palloc_extended(sizeof(LenIdx) * n, MCXT_ALLOC_HUGE);
+	probs = palloc_extended(sizeof(double) * (Size) n * C, MCXT_ALLOC_HUGE);
+
+	initStringInfo(&curve);
+	appendStringInfoChar(&curve, '[');
+	memset(&pr, 0, sizeof(pr));
+	pr.model_name = a.model_name;
+	pr.epochs = a.epochs;
+	pr.data = &d;
+	pr.pred = &pred;
+	pr.probs = probs;
+	pr.n_classes = C;
+	pr.curve = &curve;
+	pr.on_accuracy = a.stop_on_accuracy && d.n_valid > 0;
+	pr.patience = a.patience;
+	pr.model = model;
+	if (pr.on_accuracy)
+		pr.best_params = palloc_extended(sizeof(float) * model->n_params, MCXT_ALLOC_HUGE);
+
+	{
+		RnnDataset	ds;
+
+		memset(&ds, 0, sizeof(ds));
+		ds.ctx = &d;
+		ds.n_train = d.n_train;
+		ds.n_valid = d.n_valid;
+		ds.max_steps = d.max_steps;
+		ds.use_weights = a.balance_classes ? 1 : 0;
+		ds.length = clf_length;
+		ds.load = clf_load;
+
+		rnn_fit_defaults(&fo);
+		fo.epochs = a.epochs;
+		fo.batch_size = a.batch_size;
+		fo.patience = pr.on_accuracy ? 0 : a.patience;	/* on_epoch stops */
+		fo.length_buckets = 1;
+		fo.seed = (uint64_t) a.seed;
+		fo.optim.learning_rate = (float) a.learning_rate;
+		fo.optim.weight_decay = (float) a.weight_decay;
+		fo.optim.clip_norm = (float) a.clip_norm;
+		fo.cb_ctx = &pr;
+		fo.on_batch = on_batch;
+		fo.on_epoch = on_epoch;
+		memset(&fr, 0, sizeof(fr));
+		rnn_check_status(rnn_fit(model, &ds, &fo, &fr),
+						 psprintf("could not train model \"%s\"", a.model_name));
+	}
+	appendStringInfoChar(&curve, ']');
+	if (pr.on_accuracy && pr.best_epoch > 0)
+	{
+		/* rnn_fit restored its best epoch by loss; take the best by accuracy */
+		memcpy(model->params, pr.best_params, sizeof(float) * model->n_params);
+		fr.best_epoch = pr.best_epoch;
+	}
+	pgstat_report_activity(STATE_RUNNING, debug_query_string ? debug_query_string : "");
+
+	/* 6. metrics with the best epoch's weights */
+	predict(&pred, &d, 0, n, probs);
+	m_train = compute_metrics(probs, d.label, d.n_train, C);
+	m_valid = compute_metrics(probs + (size_t) d.n_train * C, d.label + d.n_train, d.n_valid, C);
+
+	rnn_check_status(rnn_model_encode(model, &blob, &blob_len), "could not encode the model");
+	weights = (bytea *) palloc_extended(blob_len + VARHDRSZ, MCXT_ALLOC_HUGE);
+	SET_VARSIZE(weights, blob_len + VARHDRSZ);
+	memcpy(VARDATA(weights), blob, blob_len);
+	rnn_free(blob);
+
+	memset(&req, 0, sizeof(req));
+	req.name = a.model_name;
+	req.kind = RNN_KIND_CLASSIFIER;
+	req.cell = rnn_cell_name(a.cell);
+	req.source_relation = relname;
+	req.source_rows = n;
+	req.weights = weights;
+
+	vtok = palloc(sizeof(char *) * V);
+	vlen = palloc(sizeof(size_t) * V);
+	for (int i = 0; i < V; i++)
+		vtok[i] = rnn_vocab_token(vocab, i, &vlen[i]);
+	req.vocabulary = text_array(vtok, vlen, V, true);
+	req.labels = text_array((const char *const *) ex.labels, NULL, C, false);
+
+	initStringInfo(&js);
+	appendStringInfoString(&js, "{\"text_column\": ");
+	escape_json(&js, a.text_column);
+	appendStringInfoString(&js, ", \"label_column\": ");
+	escape_json(&js, a.label_column);
+	appendStringInfo(&js,
+					 ", \"tokens\": \"%s\", "
+					 "\"max_tokens\": %d, \"vocab_size\": %d, \"min_count\": %d, "
+					 "\"cell\": \"%s\", \"bidirectional\": %s, \"num_layers\": %d, "
+					 "\"embedding_dim\": %d, \"hidden_size\": %d, \"dropout\": %g, "
+					 "\"pooling\": \"%s\", \"epochs\": %d, \"batch_size\": %d, "
+					 "\"learning_rate\": %g, \"validation_fraction\": %g, \"patience\": %d, "
+					 "\"seed\": " INT64_FORMAT ", \"word_dropout\": %g, \"weight_decay\": %g, "
+					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\"}",
+					 rnn_tok_mode_name(a.tokens), a.max_tokens, a.vocab_size, a.min_count,
+					 rnn_cell_name(a.cell), a.bidirectional ? "true" : "false", a.num_layers,
+					 a.embedding_dim, a.hidden_size, a.dropout, pooling_name(a.pooling),
+					 a.epochs, a.batch_size, a.learning_rate, a.validation_fraction,
+					 a.patience, a.seed, a.word_dropout, a.weight_decay, a.clip_norm,
+					 a.balance_classes ? "true" : "false",
+					 a.stop_on_accuracy ? "accuracy" : "loss");
+	req.hyperparams = rnn_jsonb_from_text(js.data);
+
+	/* class prior: training frequencies (the score of a text without tokens) */
+	resetStringInfo(&js);
+	appendStringInfoString(&js, "{\"class_prior\": [");
+	for (int c = 0; c < C; c++)
+	{
+		int			nc = 0;
+
+		for (int k = 0; k < d.n_train; k++)
+			nc += d.label[k] == c;
+		appendStringInfo(&js, "%s%.6g", c > 0 ? ", " : "", (double) nc / d.n_train);
+	}
+	appendStringInfoString(&js, "]}");
+	req.normalization = rnn_jsonb_from_text(js.data);
+
+	resetStringInfo(&js);
+	appendStringInfoChar(&js, '{');
+	append_metrics(&js, "train", &m_train, d.n_train);
+	appendStringInfoString(&js, ", ");
+	if (d.n_valid > 0)
+		append_metrics(&js, "validation", &m_valid, d.n_valid);
+	else
+		appendStringInfoString(&js, "\"validation\": null");
+	appendStringInfo(&js, ", \"epochs\": %d, \"best_epoch\": %d, \"seconds\": %.3f, "
+					 "\"vocabulary_size\": %d, \"skipped_rows\": %lld, \"truncated_texts\": %lld}",
+					 fr.epochs_run, fr.best_epoch, fr.seconds, V,
+					 (long long) (ex.skipped_null + ex.skipped_empty), (long long) truncated);
+	req.metrics = rnn_jsonb_from_text(js.data);
+	req.loss_curve = rnn_jsonb_from_text(curve.data);
+
+	version = rnn_store_model(&req, NULL);
+
+	/* the result row, in the caller's context */
+	MemoryContextSwitchTo(caller_cxt);
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int32GetDatum(version);
+	values[1] = Float8GetDatum(m_train.accuracy);
+	values[2] = Float8GetDatum(m_valid.accuracy);
+	values[3] = Float8GetDatum(m_train.macro_f1);
+	values[4] = Float8GetDatum(m_valid.macro_f1);
+	values[5] = Float8GetDatum(m_train.log_loss);
+	values[6] = Float8GetDatum(m_valid.log_loss);
+	if (d.n_valid == 0)
+		nulls[2] = nulls[4] = nulls[6] = true;
+	values[7] = Int32GetDatum(fr.epochs_run);
+	values[8] = Int32GetDatum(fr.best_epoch);
+	values[9] = Float8GetDatum(fr.seconds);
+	values[10] = Int32GetDatum(V);
+	{
+		HeapTuple	tup = heap_form_tuple(result_desc, values, nulls);
+
+		MemoryContextDelete(train_cxt);
+		PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+	}
+}
