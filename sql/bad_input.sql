@@ -16,6 +16,7 @@ SELECT 's' || s AS sensor, timestamp '2024-01-01' + make_interval(hours => i) AS
 FROM generate_series(1, 2) s, generate_series(0, 119) i;
 SELECT version FROM rnn.train_forecaster('ok', 'r', 'ts', 'v', series_column => 'sensor',
        hidden_size => 4, window_size => 12, horizon => 3, epochs => 1);
+SELECT rnn.grant_model('ok', 'public') AS shared;   -- every role may score it
 SELECT count(*) AS models_before FROM rnn.models \gset
 
 -- Values: infinite, out of float range, all NULL, NULL keys and times.

@@ -1,5 +1,6 @@
--- Models belong to the role that stored them.  Every role can read every
--- model; only its owner (or a superuser) can add versions, change or drop it.
+-- Models belong to the role that stored them.  Other roles can read and
+-- score a model only once its owner shares it (rnn.grant_model); only its
+-- owner (or a superuser) can add versions, share, change or drop it.
 \set SHOW_CONTEXT never
 CREATE ROLE regress_rnn_alice;
 CREATE ROLE regress_rnn_bob;
@@ -9,10 +10,21 @@ SELECT rnn.import_model('alice_model', rnn.untrained_weights('{"hidden_size": 4}
 SELECT rnn.import_model('alice_model', rnn.untrained_weights('{"hidden_size": 4}', 2), 'forecaster') AS version;
 
 SET ROLE regress_rnn_bob;
--- bob can read alice's model ...
+-- bob cannot see alice's model, let alone score it ...
 SELECT name, latest_version, owner FROM rnn.model_list;
+SELECT rnn.export_model('alice_model');
+-- ... nor share it himself,
+SELECT rnn.grant_model('alice_model', 'regress_rnn_bob');
+
+-- until alice shares it with him.
+SET ROLE regress_rnn_alice;
+SELECT rnn.grant_model('alice_model', 'regress_rnn_bob') AS versions_shared;
+SELECT rnn.grant_model('alice_model', 'no_such_role');
+
+SET ROLE regress_rnn_bob;
+SELECT name, latest_version, owner, readers FROM rnn.model_list;
 SELECT length(rnn.export_model('alice_model')) > 0 AS bob_can_export;
--- ... but not add a version under its name,
+-- Reading is all he gets: he cannot add a version under its name,
 SELECT rnn.import_model('alice_model', rnn.untrained_weights('{"hidden_size": 4}', 3), 'forecaster');
 -- nor drop it,
 SELECT rnn.drop_model('alice_model');
@@ -33,10 +45,21 @@ RESET ROLE;
 -- alice's versions are untouched.
 SELECT name, version, owner, metrics FROM rnn.models ORDER BY name, version;
 
--- alice can change and drop her own.
+-- alice can change and drop her own; a new version is shared like the last.
 SET ROLE regress_rnn_alice;
 UPDATE rnn.models SET metrics = '{"mse": 0.1}' WHERE name = 'alice_model' AND version = 2;
 SELECT rnn.drop_model('alice_model', 1) AS dropped;
+SELECT rnn.import_model('alice_model', rnn.untrained_weights('{"hidden_size": 4}', 6), 'forecaster') AS version;
+SELECT version, readers FROM rnn.models WHERE name = 'alice_model' ORDER BY version;
+-- and take the sharing back.
+SELECT rnn.revoke_model('alice_model', 'regress_rnn_bob') AS versions_unshared;
+SET ROLE regress_rnn_bob;
+SELECT count(*) AS alice_models_bob_sees FROM rnn.models WHERE name = 'alice_model';
+-- 'public' shares with every role.
+SET ROLE regress_rnn_alice;
+SELECT rnn.grant_model('alice_model', 'public') AS versions_shared;
+SET ROLE regress_rnn_bob;
+SELECT count(*) AS alice_models_bob_sees FROM rnn.models WHERE name = 'alice_model';
 RESET ROLE;
 
 -- A superuser can do anything; a version a superuser adds stays with the

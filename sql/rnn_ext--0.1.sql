@@ -21,6 +21,7 @@ CREATE TABLE rnn.models (
     metrics         jsonb,
     loss_curve      jsonb,
     owner           name NOT NULL DEFAULT current_user,
+    readers         name[] NOT NULL DEFAULT '{}',
     created_at      timestamptz NOT NULL DEFAULT now(),
     source_relation text,
     source_rows     bigint,
@@ -37,16 +38,31 @@ COMMENT ON TABLE rnn.models IS
 SELECT pg_catalog.pg_extension_config_dump('rnn.models', '');
 SELECT pg_catalog.pg_extension_config_dump('rnn.models_id_seq', '');
 
--- Ownership.  A model name belongs to the role that stored its first
--- version.  Row-level security lets every role read every model (issue 7
--- will add sharing) but insert, update and delete only rows it owns; a
+-- Ownership and sharing.  A model name belongs to the role that stored its
+-- first version.  Row-level security lets a role read (and so score) a
+-- model it owns, one whose owner is a role it is a member of, or one whose
+-- owner shared it with rnn.grant_model (readers holds the role names, or
+-- 'public'); it may insert, update and delete only rows it owns.  A
 -- superuser bypasses row-level security.  The trigger below keeps a name
--- with one owner: nobody else may add a version under it.  It runs with the
--- caller's rights and sees every row because reading is open to all; when
--- sharing (issue 7) narrows reading, it has to see hidden rows too.
+-- with one owner and carries readers over to new versions; it must see rows
+-- the caller cannot, so it is SECURITY DEFINER.
 ALTER TABLE rnn.models ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY models_read ON rnn.models FOR SELECT USING (true);
+CREATE FUNCTION rnn.can_read_model(model_owner name, readers name[]) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT model_owner = current_user
+        OR 'public' = ANY (readers)
+        OR EXISTS (SELECT 1 FROM pg_roles r
+                    WHERE (r.rolname = model_owner OR r.rolname = ANY (readers))
+                      AND pg_has_role(current_user, r.oid, 'MEMBER'))
+$$;
+
+COMMENT ON FUNCTION rnn.can_read_model(name, name[]) IS
+'Row-level security on rnn.models: true when the current role owns the model, is a member '
+'of its owner, or is (a member of) a role the owner shared it with.';
+
+CREATE POLICY models_read ON rnn.models FOR SELECT
+    USING (rnn.can_read_model(owner, readers));
 CREATE POLICY models_insert ON rnn.models FOR INSERT
     WITH CHECK (owner = current_user);
 CREATE POLICY models_update ON rnn.models FOR UPDATE
@@ -57,21 +73,38 @@ CREATE POLICY models_delete ON rnn.models FOR DELETE
 -- Training functions run with the caller's rights and insert directly.
 GRANT SELECT, INSERT, UPDATE, DELETE ON rnn.models TO PUBLIC;
 
+-- The owner and readers of the latest other version of a name, seen past
+-- row-level security (the trigger below runs with the caller's rights, and
+-- a name's owner must be found even when the caller cannot read its rows).
+CREATE FUNCTION rnn.model_name_owner(model_name text, except_id bigint,
+                                     OUT owner name, OUT readers name[])
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT m.owner, m.readers FROM rnn.models m
+     WHERE m.name = model_name AND m.id IS DISTINCT FROM except_id
+     ORDER BY m.version DESC LIMIT 1
+$$;
+
+COMMENT ON FUNCTION rnn.model_name_owner(text, bigint) IS
+'Owner and readers of the latest version of a model name (other than row except_id), '
+'for the ownership trigger; reveals no weights or metadata.';
+
 CREATE FUNCTION rnn.models_check_owner() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    existing name;
+    prev record;
 BEGIN
-    SELECT m.owner INTO existing FROM rnn.models m
-     WHERE m.name = NEW.name AND m.id <> NEW.id AND m.owner <> NEW.owner
-     LIMIT 1;
-    IF FOUND THEN
+    SELECT * INTO prev FROM rnn.model_name_owner(NEW.name, NEW.id);
+    -- a new version is shared like the version before it
+    IF TG_OP = 'INSERT' AND NEW.readers = '{}' AND prev.readers IS NOT NULL THEN
+        NEW.readers := prev.readers;
+    END IF;
+    IF prev.owner IS NOT NULL AND prev.owner <> NEW.owner THEN
         -- a superuser's new version stays with the model's owner
         IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
            AND NEW.owner = current_user THEN
-            NEW.owner := existing;
+            NEW.owner := prev.owner;
         ELSE
-            RAISE EXCEPTION 'model "%" belongs to role "%"', NEW.name, existing
+            RAISE EXCEPTION 'model "%" belongs to role "%"', NEW.name, prev.owner
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = format('Role "%s" cannot add versions to another role''s model.',
                                       NEW.owner),
@@ -83,7 +116,8 @@ END
 $$;
 
 COMMENT ON FUNCTION rnn.models_check_owner() IS
-'Trigger on rnn.models: refuses a version under a name owned by another role.';
+'Trigger on rnn.models: refuses a version under a name owned by another role, and gives a '
+'new version the readers of the versions before it.';
 
 CREATE TRIGGER models_check_owner
     BEFORE INSERT OR UPDATE OF name, owner ON rnn.models
@@ -156,6 +190,7 @@ SELECT DISTINCT ON (m.name)
        m.kind,
        m.cell,
        m.owner,
+       m.readers,
        m.created_at,
        (rnn.weights_info(m.weights) ->> 'parameters')::bigint AS parameters,
        octet_length(m.weights)::bigint AS weights_bytes
@@ -163,8 +198,9 @@ SELECT DISTINCT ON (m.name)
  ORDER BY m.name, m.version DESC;
 
 COMMENT ON VIEW rnn.model_list IS
-'One row per model name: its latest version, number of versions, kind, '
-'cell, owner, creation time, parameter count and weights size in bytes.';
+'One row per model name you can read: its latest version, number of versions, kind, '
+'cell, owner, the roles it is shared with, creation time, parameter count and weights '
+'size in bytes.';
 
 GRANT SELECT ON rnn.model_list TO PUBLIC;
 
@@ -292,6 +328,65 @@ $$;
 COMMENT ON FUNCTION rnn.drop_model(text, int) IS
 'Drops one version of a model, or all its versions when version is NULL; '
 'returns the number of versions dropped. Only the owner or a superuser can.';
+
+CREATE FUNCTION rnn.grant_model(name text, to_role name)
+RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed int;
+BEGIN
+    IF grant_model.name IS NULL OR to_role IS NULL THEN
+        RAISE EXCEPTION 'model name and role must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF to_role <> 'public' AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = to_role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', to_role
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    UPDATE rnn.models m SET readers = array_append(m.readers, to_role)
+     WHERE m.name = grant_model.name AND NOT to_role = ANY (m.readers);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 AND NOT EXISTS (SELECT 1 FROM rnn.models m
+                                    WHERE m.name = grant_model.name AND to_role = ANY (m.readers)) THEN
+        IF EXISTS (SELECT 1 FROM rnn.models m WHERE m.name = grant_model.name) THEN
+            RAISE EXCEPTION 'permission denied to share model "%"', grant_model.name
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'Only its owner or a superuser can share it.';
+        END IF;
+        RAISE EXCEPTION 'model "%" does not exist', grant_model.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT name, latest_version FROM rnn.model_list lists the stored models.';
+    END IF;
+    RETURN changed;
+END
+$$;
+
+COMMENT ON FUNCTION rnn.grant_model(text, name) IS
+'Lets a role (and its members; ''public'' for everyone) read and score every version of a '
+'model, present and future; only the owner or a superuser can. Returns the versions changed.';
+
+CREATE FUNCTION rnn.revoke_model(name text, from_role name)
+RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed int;
+BEGIN
+    UPDATE rnn.models m SET readers = array_remove(m.readers, from_role)
+     WHERE m.name = revoke_model.name AND from_role = ANY (m.readers);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 AND NOT EXISTS (SELECT 1 FROM rnn.models m WHERE m.name = revoke_model.name) THEN
+        RAISE EXCEPTION 'model "%" does not exist', revoke_model.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN changed;
+END
+$$;
+
+COMMENT ON FUNCTION rnn.revoke_model(text, name) IS
+'Takes back rnn.grant_model: the role no longer reads or scores the model. Returns the '
+'versions changed.';
 
 -- ---------------------------------------------------------------------------
 -- Forecasting

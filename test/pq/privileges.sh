@@ -10,8 +10,9 @@
 #      in them are plain names: training, forecasting, predict_next,
 #      evaluate, model_info and drop_model work on them and no SQL in them
 #      runs;
-#   3. another role cannot retrain, overwrite, add a version to or drop a
-#      model (42501 or no row changed), and the model stays byte for byte.
+#   3. another role cannot see or score a model until its owner shares it
+#      (rnn.grant_model), and cannot retrain, overwrite, add a version to or
+#      drop it (42501 or no row changed); the model stays byte for byte.
 #
 # Needs a running server (PGHOST/PGPORT/PGUSER as set by pg_virtualenv) with
 # rnn_ext installed and a superuser connection.  Prints TAP.
@@ -51,7 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..35"
+echo "1..38"
 cleanup >/dev/null 2>&1
 createdb "$DB" || { echo "Bail out! createdb failed"; exit 1; }
 q "CREATE EXTENSION rnn_ext; CREATE ROLE $ALICE; CREATE ROLE $BOB;" >/dev/null
@@ -68,6 +69,7 @@ q "CREATE TABLE secret AS
    GRANT SELECT ON secret TO $ALICE;" >/dev/null
 q "SELECT version FROM rnn.train_forecaster('shared', 'secret', 't', 'v', series_column => 'sensor', $SMALL)" \
     | grep -qx 1 && tap OK "the superuser trains 'shared' on the table" || tap FAIL "the superuser trains 'shared' on the table"
+q "SELECT rnn.grant_model('shared', 'public')" >/dev/null    # readable by all; its table is not
 before=$(q "$MODELS")
 q "REVOKE SELECT ON secret FROM $ALICE" >/dev/null
 expect_error "a role without SELECT on the table cannot train on it" 42501 $ALICE \
@@ -146,6 +148,10 @@ check "alice trains 'alice_model'" "1" \
 ALICE_ROWS="SELECT string_agg(format('%s:%s:%s:%s:%s:%s', id, version, owner, md5(weights), metrics, hyperparams),
             ' ' ORDER BY id) FROM rnn.models WHERE name = 'alice_model'"
 alice_before=$(q "$ALICE_ROWS")
+expect_error "bob cannot score alice's model before she shares it" 42704 $BOB \
+    "SELECT count(*) FROM rnn.forecast('alice_model')"
+expect_error "nor share it himself" 42704 $BOB "SELECT rnn.grant_model('alice_model', '$BOB')"
+check "alice shares it with bob" "1" "$(as $ALICE "SELECT rnn.grant_model('alice_model', '$BOB')")"
 expect_error "bob cannot retrain alice's model under its name" 42501 $BOB \
     "SELECT * FROM rnn.train_forecaster('alice_model', 'pub', 't', 'v', $SMALL)"
 expect_error "bob cannot add a version with import_model" 42501 $BOB \
@@ -157,7 +163,7 @@ check "bob's UPDATE of its weights and DELETE change no row" "UPDATE 0|DELETE 0"
         -c "UPDATE rnn.models SET weights = rnn.untrained_weights('{}') WHERE name = 'alice_model'" \
         -c "DELETE FROM rnn.models WHERE name = 'alice_model'" 2>&1 | grep -v '^SET' | paste -sd'|')"
 check "alice's model is unchanged byte for byte (weights, metrics, hyperparams)" "$alice_before" "$(q "$ALICE_ROWS")"
-check "bob can score it (reading is open to every role)" "6" \
+check "bob can score it once shared" "6" \
     "$(as $BOB "SELECT count(*) FROM rnn.forecast('alice_model')")"
 check "alice can retrain and drop her own model" "2|2" \
     "$(as $ALICE "SELECT version FROM rnn.train_forecaster('alice_model', 'pub', 't', 'v', $SMALL)")|$(as $ALICE "SELECT rnn.drop_model('alice_model')")"
