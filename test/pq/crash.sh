@@ -18,20 +18,11 @@ set -uo pipefail
 
 DB=rnn_crash_$$
 OUT=$(mktemp -d /tmp/rnn_crash.XXXXXX)
-n=0
-fails=0
+. "$(dirname "$0")/tap.bash"
 
-tap() {     # tap OK|FAIL description
-    n=$((n + 1))
-    if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
-}
-check() {   # check description expected actual
-    if [ "$2" = "$3" ]; then tap OK "$1"; else tap FAIL "$1"; echo "#   expected: $2"; echo "#   got:      $3"; fi
-}
 q() {       # q SQL: one value, unaligned
     psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
 }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 cleanup() {
     [ -n "${bg:-}" ] && kill "$bg" 2>/dev/null
     wait_ready >/dev/null 2>&1

@@ -9,16 +9,8 @@ set -uo pipefail
 SRC=rnn_dump_src_$$
 DST=rnn_dump_dst_$$
 DUMP=$(mktemp /tmp/rnn_dump.XXXXXX)
-n=0
-fails=0
+. "$(dirname "$0")/tap.bash"
 
-tap() {     # tap OK|FAIL description
-    n=$((n + 1))
-    if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
-}
-check() {   # check description expected actual
-    if [ "$2" = "$3" ]; then tap OK "$1"; else tap FAIL "$1"; echo "#   expected: $2"; echo "#   got:      $3"; fi
-}
 q() {       # q DB SQL: one value, unaligned
     psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
 }

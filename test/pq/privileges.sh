@@ -19,18 +19,10 @@
 set -uo pipefail
 
 DB=rnn_priv_$$
-n=0
-fails=0
+. "$(dirname "$0")/tap.bash"
 ALICE=regress_rnn_priv_alice
 BOB=regress_rnn_priv_bob
 
-tap() {     # tap OK|FAIL description
-    n=$((n + 1))
-    if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
-}
-check() {   # check description expected actual
-    if [ "$2" = "$3" ]; then tap OK "$1"; else tap FAIL "$1"; echo "#   expected: $2"; echo "#   got:      $3"; fi
-}
 q() {       # q SQL: one value, unaligned
     psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "SET client_min_messages = warning" -c "$1"
 }
