@@ -36,7 +36,7 @@ PG_CFLAGS += $(OPTFLAGS)
 # needs OpenBLAS's runtime (libopenblas0) at run time, not at link time.
 SHLIB_LINK = -ldl
 
-REGRESS = create_extension model_store corrupt_weights gucs ownership forecast bad_input \
+REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast bad_input \
 	model_cache sentiment drop_extension
 
 PG_CONFIG ?= pg_config

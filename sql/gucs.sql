@@ -5,6 +5,7 @@
 LOAD 'rnn_ext';
 SHOW rnn.blas_threads;
 SHOW rnn.max_train_memory;
+SHOW rnn.progress;
 
 SELECT name, setting, unit, context, vartype, min_val, max_val
   FROM pg_settings WHERE name LIKE 'rnn.%' ORDER BY name;
@@ -25,6 +26,12 @@ SET rnn.max_train_memory = '1MB';
 SELECT length(rnn.untrained_weights('{"cell": "lstm", "hidden_size": 1024}'));
 RESET rnn.max_train_memory;
 SELECT length(rnn.untrained_weights('{"cell": "lstm", "hidden_size": 1024}')) > 16000000 AS fits;
+
+-- rnn.progress = off silences the per-epoch NOTICEs of training.
+SET rnn.progress = off;
+SHOW rnn.progress;
+SET rnn.progress = 'sometimes';
+RESET rnn.progress;
 
 -- The prefix is reserved: typos are errors, not silent placeholders.
 SET rnn.blas_thread = 2;

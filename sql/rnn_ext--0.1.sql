@@ -26,12 +26,19 @@ CREATE TABLE rnn.models (
     source_relation text,
     source_rows     bigint,
     weights         bytea NOT NULL,
+    deployed        boolean NOT NULL DEFAULT false,
     UNIQUE (name, version)
 );
+
+-- At most one deployed version per name: the one scoring uses when no
+-- version is given (rnn.deploy_model); without one, the latest version.
+CREATE UNIQUE INDEX models_deployed ON rnn.models (name) WHERE deployed;
 
 COMMENT ON TABLE rnn.models IS
 'Trained models, one row per version: architecture and training settings, '
 'vocabulary, normalization, labels, metrics, owner and the weights blob. '
+'deployed marks the version a name resolves to when no version is given '
+'(rnn.deploy_model); without one, the latest. '
 'Dumped by pg_dump with the rest of the database.';
 
 -- pg_dump carries user models (and the identity sequence) with the data.
@@ -153,7 +160,7 @@ AS 'MODULE_PATHNAME', 'rnn_model_config'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION rnn.model_config(text, int) IS
-'rnn.weights_info of a stored model (latest version when version is NULL), '
+'rnn.weights_info of a stored model (the deployed version, else the latest, when version is NULL), '
 'decoded once per backend through the model cache.';
 
 CREATE FUNCTION rnn.import_model(name text, weights bytea, kind text,
@@ -186,6 +193,7 @@ CREATE VIEW rnn.model_list WITH (security_invoker = true) AS
 SELECT DISTINCT ON (m.name)
        m.name,
        m.version AS latest_version,
+       (SELECT v.version FROM rnn.models v WHERE v.name = m.name AND v.deployed) AS deployed_version,
        (SELECT count(*) FROM rnn.models v WHERE v.name = m.name) AS versions,
        m.kind,
        m.cell,
@@ -198,7 +206,8 @@ SELECT DISTINCT ON (m.name)
  ORDER BY m.name, m.version DESC;
 
 COMMENT ON VIEW rnn.model_list IS
-'One row per model name you can read: its latest version, number of versions, kind, '
+'One row per model name you can read: its latest version, the version deployed with '
+'rnn.deploy_model (NULL: scoring uses the latest), number of versions, kind, '
 'cell, owner, the roles it is shared with, creation time, parameter count and weights '
 'size in bytes.';
 
@@ -218,7 +227,7 @@ BEGIN
     SELECT * INTO m FROM rnn.models r
      WHERE r.name = model_info.name
        AND (model_info.version IS NULL OR r.version = model_info.version)
-     ORDER BY r.version DESC LIMIT 1;
+     ORDER BY r.deployed DESC, r.version DESC LIMIT 1;
     IF NOT FOUND THEN
         IF model_info.version IS NULL THEN
             RAISE EXCEPTION 'model "%" does not exist', model_info.name
@@ -236,6 +245,9 @@ BEGIN
         'version', m.version,
         'versions', (SELECT jsonb_agg(r.version ORDER BY r.version)
                        FROM rnn.models r WHERE r.name = m.name),
+        'deployed', m.deployed,
+        'deployed_version', (SELECT r.version FROM rnn.models r
+                              WHERE r.name = m.name AND r.deployed),
         'kind', m.kind,
         'cell', m.cell,
         'owner', m.owner,
@@ -257,7 +269,7 @@ END
 $$;
 
 COMMENT ON FUNCTION rnn.model_info(text, int) IS
-'Everything about a model version (latest when version is NULL): '
+'Everything about a model version (the deployed one, else the latest, when version is NULL): '
 'architecture, parameter count, sizes, training settings, metrics, '
 'source data, owner and creation time.';
 
@@ -274,7 +286,7 @@ BEGIN
     SELECT r.weights INTO w FROM rnn.models r
      WHERE r.name = export_model.name
        AND (export_model.version IS NULL OR r.version = export_model.version)
-     ORDER BY r.version DESC LIMIT 1;
+     ORDER BY r.deployed DESC, r.version DESC LIMIT 1;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'model "%"% does not exist', export_model.name,
                         coalesce(' version ' || export_model.version, '')
@@ -286,7 +298,7 @@ END
 $$;
 
 COMMENT ON FUNCTION rnn.export_model(text, int) IS
-'The weights blob of a model version (latest when version is NULL), for '
+'The weights blob of a model version (the deployed one, else the latest, when version is NULL), for '
 'rnn.import_model on another server or for reading in Python.';
 
 CREATE FUNCTION rnn.drop_model(name text, version int DEFAULT NULL)
@@ -328,6 +340,99 @@ $$;
 COMMENT ON FUNCTION rnn.drop_model(text, int) IS
 'Drops one version of a model, or all its versions when version is NULL; '
 'returns the number of versions dropped. Only the owner or a superuser can.';
+
+-- Deploying: which version a name resolves to when no version is given.
+CREATE FUNCTION rnn.deploy_model(name text, version int DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    target int;
+    model_owner name;
+    changed int;
+BEGIN
+    IF deploy_model.name IS NULL THEN
+        RAISE EXCEPTION 'model name must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- one deploy of a name at a time (same lock as storing a new version)
+    PERFORM pg_advisory_xact_lock(7499374, hashtext(deploy_model.name));
+    SELECT r.version, r.owner INTO target, model_owner FROM rnn.models r
+     WHERE r.name = deploy_model.name
+       AND (deploy_model.version IS NULL OR r.version = deploy_model.version)
+     ORDER BY r.version DESC LIMIT 1;
+    IF NOT FOUND THEN
+        IF deploy_model.version IS NOT NULL
+           AND EXISTS (SELECT 1 FROM rnn.models r WHERE r.name = deploy_model.name) THEN
+            RAISE EXCEPTION 'model "%" version % does not exist', deploy_model.name, deploy_model.version
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('SELECT version FROM rnn.models WHERE name = %L lists its versions.',
+                                    deploy_model.name);
+        END IF;
+        RAISE EXCEPTION 'model "%" does not exist', deploy_model.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT name, latest_version FROM rnn.model_list lists the stored models.';
+    END IF;
+    -- two statements: the unique index on deployed names is checked per row
+    UPDATE rnn.models r SET deployed = false
+     WHERE r.name = deploy_model.name AND r.deployed AND r.version <> target;
+    UPDATE rnn.models r SET deployed = true
+     WHERE r.name = deploy_model.name AND r.version = target;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        RAISE EXCEPTION 'permission denied to deploy model "%"', deploy_model.name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Model "%s" belongs to role "%s".', deploy_model.name, model_owner),
+                  HINT = 'Only its owner or a superuser can deploy it.';
+    END IF;
+    RETURN target;
+END
+$$;
+
+COMMENT ON FUNCTION rnn.deploy_model(text, int) IS
+'Pins the version (the latest when version is NULL) that scoring, rnn.model_info and '
+'rnn.export_model use when no version is given, so new trainings do not change what '
+'queries score with; deploying an older version rolls back. Only the owner or a '
+'superuser can. Returns the deployed version.';
+
+CREATE FUNCTION rnn.undeploy_model(name text)
+RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    latest int;
+    model_owner name;
+    changed int;
+BEGIN
+    IF undeploy_model.name IS NULL THEN
+        RAISE EXCEPTION 'model name must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM pg_advisory_xact_lock(7499374, hashtext(undeploy_model.name));
+    SELECT r.version, r.owner INTO latest, model_owner FROM rnn.models r
+     WHERE r.name = undeploy_model.name ORDER BY r.version DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model "%" does not exist', undeploy_model.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT name, latest_version FROM rnn.model_list lists the stored models.';
+    END IF;
+    UPDATE rnn.models r SET deployed = false
+     WHERE r.name = undeploy_model.name AND r.deployed;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 AND EXISTS (SELECT 1 FROM rnn.models r
+                                WHERE r.name = undeploy_model.name AND r.deployed) THEN
+        RAISE EXCEPTION 'permission denied to undeploy model "%"', undeploy_model.name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Model "%s" belongs to role "%s".', undeploy_model.name, model_owner),
+                  HINT = 'Only its owner or a superuser can undeploy it.';
+    END IF;
+    RETURN latest;
+END
+$$;
+
+COMMENT ON FUNCTION rnn.undeploy_model(text) IS
+'Undoes rnn.deploy_model: the name resolves to its latest version again. Only the owner '
+'or a superuser can. Returns the latest version.';
 
 CREATE FUNCTION rnn.grant_model(name text, to_role name)
 RETURNS int

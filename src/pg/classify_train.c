@@ -54,8 +54,6 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "tcop/tcopprot.h"
-#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -703,7 +701,6 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 	Progress   *pr = ctx;
 	ClfData    *d = pr->data;
 	double		acc = NAN;
-	char		activity[256];
 
 	if (d->n_valid > 0)
 	{
@@ -712,19 +709,18 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 		predict(pr->pred, d, d->n_train, d->n_valid, pr->probs);
 		m = compute_metrics(pr->probs, d->label + d->n_train, d->n_valid, pr->n_classes);
 		acc = m.accuracy;
-		ereport(NOTICE,
+		if (rnn_progress_guc)
+			ereport(NOTICE,
 				(errmsg("epoch %d/%d: train loss %.4f, validation loss %.4f, accuracy %.3f, %.1fs",
 						r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc, r->seconds)));
 	}
-	else
+	else if (rnn_progress_guc)
 		ereport(NOTICE,
 				(errmsg("epoch %d/%d: train loss %.4f, %.1fs",
 						r->epoch, pr->epochs, r->train_loss, r->seconds)));
 
-	snprintf(activity, sizeof(activity),
-			 "rnn.train_classifier('%s'): epoch %d/%d, train loss %.4f, validation loss %.4f, accuracy %.3f",
-			 pr->model_name, r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc);
-	pgstat_report_activity(STATE_RUNNING, activity);
+	rnn_report_progress("rnn.train_classifier('%s'): epoch %d/%d, train loss %.4f, validation loss %.4f, accuracy %.3f",
+						pr->model_name, r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc);
 
 	appendStringInfo(pr->curve, "%s{\"epoch\": %d, \"train_loss\": ", r->epoch > 1 ? ", " : "",
 					 r->epoch);
@@ -1105,7 +1101,7 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 		memcpy(model->params, pr.best_params, sizeof(float) * model->n_params);
 		fr.best_epoch = pr.best_epoch;
 	}
-	pgstat_report_activity(STATE_RUNNING, debug_query_string ? debug_query_string : "");
+	rnn_progress_done();
 
 	/* 6. metrics with the best epoch's weights */
 	predict(&pred, &d, 0, n, probs);

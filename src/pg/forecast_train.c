@@ -203,6 +203,10 @@ fc_on_epoch(void *ctx, const RnnEpochReport *r)
 {
 	FcProgress *p = ctx;
 
+	rnn_report_progress("rnn.train_forecaster('%s'): epoch %d/%d, train loss %.5f, validation loss %.5f",
+						p->name, r->epoch, p->epochs, r->train_loss, r->valid_loss);
+	if (!rnn_progress_guc)
+		return 0;
 	if (isnan(r->valid_loss))
 		ereport(NOTICE,
 				(errmsg("%s: epoch %d/%d: train loss %.5f, %.1f s",
@@ -556,6 +560,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		/* epochs = 0: the ridge-started linear forecaster alone */
 		if (epochs > 0)
 			rnn_check_status(rnn_fit(model, &ds, &fo, &fr), "training failed");
+		rnn_progress_done();
 	}
 
 	/* 5. metrics on the original scale, baselines on the same windows */

@@ -10,6 +10,11 @@
  * advisory lock on the name, so they get consecutive versions instead of a
  * unique violation (under READ COMMITTED).  A model becomes visible only
  * when the storing transaction commits.
+ *
+ * Deployment: a lookup without a version returns the row marked deployed
+ * (rnn.deploy_model; at most one per name), else the latest version.
+ * Deploying rewrites the row, so its xmin, and so the model cache key,
+ * changes: the next statement picks up the new choice.
  */
 #include "postgres.h"
 
@@ -148,7 +153,7 @@ rnn_lookup_model(const char *name, int32 version, bool missing_ok, RnnModelRow *
 								"SELECT id, xmin, version, kind FROM rnn.models "
 								"WHERE name = $1 AND version = $2" :
 								"SELECT id, xmin, version, kind FROM rnn.models "
-								"WHERE name = $1 ORDER BY version DESC LIMIT 1",
+								"WHERE name = $1 ORDER BY deployed DESC, version DESC LIMIT 1",
 								version > 0 ? 2 : 1, types, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not look up model \"%s\": SPI error %d", name, ret);

@@ -4,6 +4,7 @@
  * Settings (all under the reserved prefix "rnn."):
  *   rnn.blas_threads      threads OpenBLAS may use for one backend (1)
  *   rnn.max_train_memory  memory one training run may take (1GB)
+ *   rnn.progress          per-epoch NOTICEs of training (on)
  *
  * The engine allocates through rnn_alloc(); here that is palloc in
  * CurrentMemoryContext, so an error or a cancelled query unwinding through
@@ -14,6 +15,8 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -23,6 +26,7 @@ PG_MODULE_MAGIC;
 
 int			rnn_blas_threads_guc = 1;
 int			rnn_max_train_memory_kb = 1024 * 1024;	/* 1GB */
+bool		rnn_progress_guc = true;
 
 void		_PG_init(void);
 
@@ -80,7 +84,38 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("rnn.progress",
+							 "Reports each training epoch as a NOTICE.",
+							 "Off silences the per-epoch NOTICEs of rnn.train_forecaster "
+							 "and rnn.train_classifier; pg_stat_activity still shows "
+							 "the progress.",
+							 &rnn_progress_guc,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("rnn");
+}
+
+/* ---------------------------------------------------------------------------
+ * Progress in pg_stat_activity
+ */
+void
+rnn_report_progress(const char *fmt,...)
+{
+	char		activity[256];
+	va_list		args;
+
+	va_start(args, fmt);
+	vsnprintf(activity, sizeof(activity), fmt, args);
+	va_end(args);
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+rnn_progress_done(void)
+{
+	pgstat_report_activity(STATE_RUNNING, debug_query_string ? debug_query_string : "");
 }
 
 /* ---------------------------------------------------------------------------

@@ -22,6 +22,15 @@
  */
 extern int	rnn_blas_threads_guc;	/* rnn.blas_threads */
 extern int	rnn_max_train_memory_kb;	/* rnn.max_train_memory, in kB */
+extern bool rnn_progress_guc;	/* rnn.progress: per-epoch NOTICEs */
+
+/*
+ * Training progress for other sessions: sets this backend's
+ * pg_stat_activity.query to the formatted text (truncated to 255 bytes).
+ * rnn_progress_done() puts the statement's own text back.
+ */
+void		rnn_report_progress(const char *fmt,...) pg_attribute_printf(1, 2);
+void		rnn_progress_done(void);
 
 /*
  * Raise PROGRAM_LIMIT_EXCEEDED when 'bytes' (needed for 'what', e.g.
@@ -113,7 +122,8 @@ typedef struct RnnModelRow
 } RnnModelRow;
 
 /*
- * Find model 'name' (version <= 0: the latest).  Returns false when there is
+ * Find model 'name' (version <= 0: the deployed version, else the latest;
+ * see rnn.deploy_model).  Returns false when there is
  * no such model and missing_ok, else raises UNDEFINED_OBJECT.
  */
 bool		rnn_lookup_model(const char *name, int32 version, bool missing_ok,
@@ -145,7 +155,7 @@ typedef struct RnnCachedModel
 } RnnCachedModel;
 
 /*
- * The decoded model 'name' (version <= 0: latest).  With fcinfo, the
+ * The decoded model 'name' (version <= 0: deployed, else latest).  With fcinfo, the
  * (name, version) -> entry mapping is remembered in fn_extra for the rest
  * of the statement, so scoring many rows does one SPI lookup.  The entry
  * stays valid until the next rnn_cache_get call.
