@@ -31,7 +31,7 @@ cell_gru_forward(float *out, int ldo, float *h_state, float *scratch,
 		size_t		r0 = (size_t) pk->offsets[t];
 
 		/* scratch (bt, 3H) = h (bt, H) . W_hh^T */
-		rnn_sgemm(0, 1, bt, G3, H, 1.0f, h_state, H, w->w_hh, H, 0.0f, scratch, G3);
+		cell_recur_product(scratch, h_state, bt, w, G3, H);
 
 		for (int b = 0; b < bt; b++)
 		{

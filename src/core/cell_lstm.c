@@ -28,7 +28,7 @@ cell_lstm_forward(float *out, int ldo, float *h_state, float *c_state,
 		size_t		r0 = (size_t) pk->offsets[t];
 
 		/* scratch (bt, 4H) = h (bt, H) . W_hh^T */
-		rnn_sgemm(0, 1, bt, G4, H, 1.0f, h_state, H, w->w_hh, H, 0.0f, scratch, G4);
+		cell_recur_product(scratch, h_state, bt, w, G4, H);
 
 		for (int b = 0; b < bt; b++)
 		{

@@ -19,7 +19,7 @@ cell_tanh_forward(float *out, int ldo, float *h_state, float *scratch,
 		size_t		r0 = (size_t) pk->offsets[t];
 
 		/* scratch (bt, H) = h (bt, H) . W_hh^T */
-		rnn_sgemm(0, 1, bt, H, H, 1.0f, h_state, H, w->w_hh, H, 0.0f, scratch, H);
+		cell_recur_product(scratch, h_state, bt, w, H, H);
 
 		for (int b = 0; b < bt; b++)
 		{

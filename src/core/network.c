@@ -216,6 +216,9 @@ rnn_trainer_free(RnnTrainer *tr)
 	if (tr == NULL)
 		return;
 	rnn_free(tr->grads);
+	rnn_free(tr->fold);
+	rnn_free(tr->fold_ready);
+	rnn_free(tr->prep);
 	rnn_free(tr->arena);
 	rnn_free(tr);
 }
@@ -347,9 +350,11 @@ mul_inplace(float *x, const float *mask, size_t n)
 }
 
 static RnnCellWeights
-cell_weights(const RnnParams *p, int l, int d)
+cell_weights(const RnnTrainer *tr, int l, int d)
 {
-	RnnCellWeights w = {p->w_hh[l][d], p->b_ih[l][d], p->b_hh[l][d]};
+	const RnnParams *p = &tr->model->p;
+	RnnCellWeights w = {p->w_hh[l][d], p->b_ih[l][d], p->b_hh[l][d],
+	tr->has_grads ? NULL : tr->w_hh_t[l][d]};
 
 	return w;
 }
@@ -402,10 +407,36 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 	float	   *h = tr->h_n + state;
 	float	   *out = tr->layer_out[l] + d * H;
 	RnnCellCache *cache = &tr->cache[l][d];
-	RnnCellWeights w = cell_weights(p, l, d);
+	RnnCellWeights w = cell_weights(tr, l, d);
 
-	/* gates (N, GH) = in (N, I) . W_ih^T: every step at once */
-	rnn_sgemm(0, 1, pk->N, GH, I, 1.0f, in, I, p->w_ih[l][d], I, 0.0f, cache->gates, GH);
+	if (l == 0 && tr->fold != NULL && !tr->has_grads)
+	{
+		/* gates (N, GH) = rows of the folded table: embedding . W_ih^T */
+		const int32_t *tokens = tr->batch.tokens;
+		int			dirs = cfg->bidirectional ? 2 : 1;
+		int			E = cfg->embedding_dim;
+		size_t		ld = (size_t) dirs * GH;
+
+		for (int r = 0; r < pk->N; r++)
+		{
+			int32_t		id = tokens[r];	/* range checked in rnn_forward */
+			float	   *row = tr->fold + (size_t) id * ld;
+
+			if (!tr->fold_ready[id])
+			{
+				for (int dd = 0; dd < dirs; dd++)
+					rnn_sgemm(0, 1, 1, GH, E, 1.0f, p->embedding + (size_t) id * E, E,
+							  p->w_ih[0][dd], E, 0.0f, row + (size_t) dd * GH, GH);
+				tr->fold_ready[id] = 1;
+			}
+			memcpy(cache->gates + (size_t) r * GH, row + (size_t) d * GH, sizeof(float) * GH);
+		}
+	}
+	else
+	{
+		/* gates (N, GH) = in (N, I) . W_ih^T: every step at once */
+		rnn_sgemm(0, 1, pk->N, GH, I, 1.0f, in, I, p->w_ih[l][d], I, 0.0f, cache->gates, GH);
+	}
 
 	if (tr->init_h)
 		memcpy(h, tr->init_h + state, sizeof(float) * (size_t) pk->B * H);
@@ -450,7 +481,7 @@ recurrent_backward(RnnTrainer *tr, int l, int d, const float *dy,
 	int			GH = rnn_cell_gates(cfg->cell) * H;
 	int			F = rnn_feature_size(cfg);
 	const RnnCellCache *cache = &tr->cache[l][d];
-	RnnCellWeights w = cell_weights(p, l, d);
+	RnnCellWeights w = cell_weights(tr, l, d);
 
 	switch (cfg->cell)
 	{
@@ -510,6 +541,19 @@ pool_forward(RnnTrainer *tr)
 						   sizeof(float) * H);
 				break;
 			case RNN_POOL_MAX:
+				if (!tr->has_grads)
+				{
+					/* inference: no winning steps to keep, so a plain max */
+					memcpy(f, y + (size_t) b * F, sizeof(float) * F);	/* step 0 */
+					for (int t = 1; t < len; t++)
+					{
+						const float *row = y + ((size_t) pk->offsets[t] + b) * F;
+
+						for (int j = 0; j < F; j++)
+							f[j] = row[j] > f[j] ? row[j] : f[j];
+					}
+					break;
+				}
 				{
 					int		   *arg = tr->pool_arg + (size_t) b * F;
 
@@ -641,8 +685,19 @@ rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training, const float **o
 	/* embedding */
 	if (cfg->vocab_size > 0)
 	{
-		RnnStatus	st = embedding_forward(tr->emb_out, batch->tokens, p->embedding,
-										   (size_t) N, cfg->vocab_size, cfg->embedding_dim);
+		RnnStatus	st;
+
+		if (tr->fold != NULL && !training)
+		{
+			/* layer 0 reads the folded table; only check the ids */
+			st = RNN_OK;
+			for (int r = 0; r < N; r++)
+				if (batch->tokens[r] < 0 || batch->tokens[r] >= cfg->vocab_size)
+					st = RNN_ERR_INPUT;
+		}
+		else
+			st = embedding_forward(tr->emb_out, batch->tokens, p->embedding,
+								   (size_t) N, cfg->vocab_size, cfg->embedding_dim);
 
 		if (st != RNN_OK)
 			return st;

@@ -58,6 +58,18 @@ struct RnnTrainer
 	float	   *d_pooled;		/* (B, F) */
 
 	void	   *arena;			/* one allocation behind every buffer above */
+
+	/*
+	 * Inference only (rnn_infer_prepare; NULL otherwise, and never in
+	 * training): the first layer's input projection folded per token,
+	 * fold row id = embedding[id] . W_ih^T for each direction ((V, dirs*GH),
+	 * filled lazily: fold_ready[id] says whether row id is computed), and
+	 * W_hh transposed per layer-direction for one running sequence.
+	 */
+	float	   *fold;			/* (V, dirs * GH) or NULL */
+	unsigned char *fold_ready;	/* (V) */
+	float	   *w_hh_t[RNN_MAX_LAYERS][2];	/* (H, GH) or NULL */
+	void	   *prep;			/* one allocation behind w_hh_t */
 };
 
 RnnStatus	rnn_trainer_create_mode(RnnTrainer **out, RnnModel *model,

@@ -399,6 +399,21 @@ void		rnn_infer_free(RnnInfer *inf);
 RnnStatus	rnn_infer(RnnInfer *inf, const RnnBatch *batch, float *outputs);
 
 /*
+ * Make rnn_infer cheap for one text at a time (call once, after create):
+ *  - keeps W_hh transposed per layer-direction, so a step with one running
+ *    sequence is a register-blocked matrix-vector product instead of an
+ *    sgemm call;
+ *  - for token models, folds the first layer's input projection into a
+ *    table of V rows of embedding[id] . W_ih^T (both directions), so that
+ *    projection becomes a row copy per token.  Rows are computed on first
+ *    use of a token (no up-front cost for a short query); the table takes
+ *    V * dirs * G*H * 4 bytes and is only built when that is at most
+ *    max_fold_bytes (*folded, if not NULL, says whether it was).
+ * Outputs agree with the unprepared path to float rounding (~1e-6).
+ */
+RnnStatus	rnn_infer_prepare(RnnInfer *inf, size_t max_fold_bytes, int *folded);
+
+/*
  * Streaming: start the next rnn_infer from states h0/c0 ((L*dirs, B, H),
  * PyTorch h_n layout; NULL = zeros) instead of zeros, and read the final
  * states afterwards.  With a unidirectional model and RNN_POOL_LAST,

@@ -23,7 +23,15 @@
  *     text of max_tokens steps -- is built once per cached model, in
  *     RnnCachedModel.aux.  Scoring a row then tokenizes into that buffer and
  *     runs the network: nothing is allocated per row except the detoasted
- *     argument (in the executor's per-row context).
+ *     argument and the model name (in the executor's per-row context).
+ *     The inference state is prepared for one text at a time
+ *     (rnn_infer_prepare): W_hh transposed for a matrix-vector product per
+ *     step, and the first layer's embedding . W_ih^T folded into a table of
+ *     one row per token (filled on first use of the token), while the
+ *     tables of all cached classifiers of the backend take at most
+ *     RNN_FOLD_MAX_BYTES (256 MB; V * dirs * G*H * 4 bytes each: 64 MB for
+ *     21,000 words and a bidirectional GRU of 128); beyond that a model
+ *     scores unfolded, with the same results to float rounding.
  *  2. The positive class of rnn.sentiment is the second of the model's two
  *     classes, in the sorted order rnn.train_classifier stores them: true
  *     (false < true), 1 (0 < 1), 'pos' ('neg' < 'pos'), 'positive'
@@ -120,6 +128,29 @@ broken_model(const char *name, const char *detail)
 			 errdetail("%s", detail),
 			 errhint("Train it with rnn.train_classifier(), or import it with its vocabulary, "
 					 "labels and hyperparams.")));
+}
+
+/*
+ * Folded first-layer tables of the classifiers in this backend's model
+ * cache, in bytes: together they stay within RNN_FOLD_MAX_BYTES (a cache
+ * of many large-vocabulary models scores the later ones unfolded rather
+ * than holding a table each).  Returned by a reset callback on the
+ * classifier's memory context, which goes with its cache entry.
+ */
+static size_t fold_bytes_live = 0;
+
+typedef struct FoldRelease
+{
+	MemoryContextCallback cb;
+	size_t		bytes;
+} FoldRelease;
+
+static void
+fold_release(void *arg)
+{
+	FoldRelease *rel = (FoldRelease *) arg;
+
+	fold_bytes_live -= Min(rel->bytes, fold_bytes_live);
 }
 
 static RnnClassifier *
@@ -226,6 +257,28 @@ build_classifier(RnnCachedModel *entry)
 
 	rnn_check_status(rnn_infer_create(&clf->inf, entry->model, 1, clf->max_tokens),
 					 psprintf("could not prepare model \"%s\" for scoring", name));
+	{
+		int			folded = 0;
+		size_t		want = (size_t) cfg->vocab_size * (cfg->bidirectional ? 2 : 1) *
+			rnn_cell_gates(cfg->cell) * cfg->hidden_size * sizeof(float);
+		size_t		room = fold_bytes_live < RNN_FOLD_MAX_BYTES ?
+			RNN_FOLD_MAX_BYTES - fold_bytes_live : 0;
+
+		rnn_check_status(rnn_infer_prepare(clf->inf, room, &folded),
+						 psprintf("could not prepare model \"%s\" for scoring", name));
+		clf->folded = folded != 0;
+		if (clf->folded)
+		{
+			/* give the bytes back when the cache entry (our parent) goes */
+			FoldRelease *rel = palloc(sizeof(FoldRelease));
+
+			rel->bytes = want;
+			rel->cb.func = fold_release;
+			rel->cb.arg = rel;
+			MemoryContextRegisterResetCallback(cxt, &rel->cb);
+			fold_bytes_live += want;
+		}
+	}
 	clf->ids = palloc(sizeof(int32) * clf->max_tokens);
 	clf->logits = palloc(sizeof(float) * clf->n_classes);
 
@@ -307,8 +360,13 @@ rnn_classifier_probs(RnnClassifier *clf, const char *name, const char *text, int
 	batch.lengths = &length;
 	batch.tokens = clf->ids;
 	rnn_infer_set_state(clf->inf, NULL, NULL);	/* stream.c may have set one */
-	rnn_check_status(rnn_infer(clf->inf, &batch, clf->logits),
-					 psprintf("could not score a text with model \"%s\"", name));
+	{
+		RnnStatus	st = rnn_infer(clf->inf, &batch, clf->logits);
+
+		/* the message is only formatted on failure: nothing per row */
+		if (st != RNN_OK)
+			rnn_check_status(st, psprintf("could not score a text with model \"%s\"", name));
+	}
 	rnn_softmax(clf->logits, clf->n_classes, probs);
 	return length;
 }

@@ -44,12 +44,16 @@ typedef struct RnnClassifier
 	double	   *prior;			/* (n_classes) training class frequencies */
 	bool		streamable;		/* unidirectional, pooling "last" */
 	int32		space_id;		/* char mode: id of " " (stream separator) */
-	RnnInfer   *inf;			/* batch 1, max_tokens steps */
+	RnnInfer   *inf;			/* batch 1, max_tokens steps, prepared */
+	bool		folded;			/* first layer folded per token */
 	int32	   *ids;			/* (max_tokens) */
 	float	   *logits;			/* (n_classes) */
 } RnnClassifier;
 
 #define RNN_CLASSIFIER_MAGIC 0x434c5346	/* "CLSF" */
+
+/* Folded first-layer tables a backend's cached classifiers hold, in all. */
+#define RNN_FOLD_MAX_BYTES ((size_t) 256 * 1024 * 1024)
 
 /*
  * The classifier 'name' (latest version) for this call site; raises
