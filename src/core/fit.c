@@ -90,16 +90,10 @@ rnn_fit_memory(const RnnConfig *cfg, int batch_size, int max_steps)
 /* ---------------------------------------------------------------------------
  * Ordering
  */
-typedef struct LenIdx
-{
-	int			len;
-	int			idx;
-} LenIdx;
-
 static int
 cmp_len_desc(const void *a, const void *b)
 {
-	const LenIdx *x = a,
+	const RnnLenIdx *x = a,
 			   *y = b;
 
 	if (x->len != y->len)
@@ -107,16 +101,22 @@ cmp_len_desc(const void *a, const void *b)
 	return x->idx - y->idx;		/* total order: qsort need not be stable */
 }
 
+void
+rnn_sort_by_length(RnnLenIdx *items, int n)
+{
+	qsort(items, n, sizeof(RnnLenIdx), cmp_len_desc);
+}
+
 /* Sort idx[0..n) by example length, descending (the packed layout needs it). */
 static void
-sort_by_length(const RnnDataset *ds, int *idx, int n, LenIdx *tmp)
+sort_by_length(const RnnDataset *ds, int *idx, int n, RnnLenIdx *tmp)
 {
 	for (int i = 0; i < n; i++)
 	{
 		tmp[i].len = ds->length(ds->ctx, idx[i]);
 		tmp[i].idx = idx[i];
 	}
-	qsort(tmp, n, sizeof(LenIdx), cmp_len_desc);
+	rnn_sort_by_length(tmp, n);
 	for (int i = 0; i < n; i++)
 		idx[i] = tmp[i].idx;
 }
@@ -126,7 +126,7 @@ sort_by_length(const RnnDataset *ds, int *idx, int n, LenIdx *tmp)
  */
 static RnnStatus
 run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int count,
-		  LenIdx *tmp, int train, double *loss, double *grad_norm)
+		  RnnLenIdx *tmp, int train, double *loss, double *grad_norm)
 {
 	const RnnConfig *cfg = &rnn_trainer_model(tr)->cfg;
 	RnnBatch	batch;
@@ -160,7 +160,7 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 /* Mean of per-batch losses weighted by batch size. */
 static RnnStatus
 evaluate(RnnTrainer *tr, const RnnDataset *ds, const RnnFitOptions *opt, RnnBatchBuf *buf,
-		 int *idx, LenIdx *tmp, int first, int count, int batch_size, double *mean)
+		 int *idx, RnnLenIdx *tmp, int first, int count, int batch_size, double *mean)
 {
 	double		total = 0.0;
 
@@ -191,7 +191,7 @@ evaluate(RnnTrainer *tr, const RnnDataset *ds, const RnnFitOptions *opt, RnnBatc
  */
 static int
 plan_epoch(const RnnDataset *ds, const RnnFitOptions *opt, RnnRng *rng,
-		   int *order, int *starts, LenIdx *tmp)
+		   int *order, int *starts, RnnLenIdx *tmp)
 {
 	int			n = ds->n_train;
 	int			nb = 0;
@@ -221,7 +221,7 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 	int		   *order = NULL,
 			   *starts = NULL,
 			   *idx = NULL;
-	LenIdx	   *tmp = NULL;
+	RnnLenIdx	   *tmp = NULL;
 	float	   *best = NULL;
 	RnnRng		rng;
 	RnnStatus	st;
@@ -247,7 +247,7 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 	order = rnn_alloc(sizeof(int) * ds->n_train);
 	starts = rnn_alloc(sizeof(int) * ((ds->n_train + B - 1) / B));
 	idx = rnn_alloc(sizeof(int) * B);
-	tmp = rnn_alloc(sizeof(LenIdx) * (size_t) (B * 50 > ds->n_train ? B * 50 : ds->n_train));
+	tmp = rnn_alloc(sizeof(RnnLenIdx) * (size_t) (B * 50 > ds->n_train ? B * 50 : ds->n_train));
 	best = rnn_alloc(sizeof(float) * model->n_params);
 	if (!bufmem || !order || !starts || !idx || !tmp || !best)
 	{
@@ -372,7 +372,7 @@ rnn_evaluate_loss(RnnModel *model, const RnnDataset *ds, int first, int count,
 	RnnBatchBuf buf;
 	void	   *bufmem;
 	int		   *idx;
-	LenIdx	   *tmp;
+	RnnLenIdx	   *tmp;
 	RnnStatus	st;
 
 	st = rnn_trainer_create(&tr, model, batch_size, ds->max_steps, NULL, 0);
@@ -380,7 +380,7 @@ rnn_evaluate_loss(RnnModel *model, const RnnDataset *ds, int first, int count,
 		return st;
 	bufmem = batchbuf_alloc(&buf, &model->cfg, batch_size, ds->max_steps);
 	idx = rnn_alloc(sizeof(int) * batch_size);
-	tmp = rnn_alloc(sizeof(LenIdx) * batch_size);
+	tmp = rnn_alloc(sizeof(RnnLenIdx) * batch_size);
 	if (!bufmem || !idx || !tmp)
 		st = RNN_ERR_NOMEM;
 	else

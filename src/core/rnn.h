@@ -229,6 +229,16 @@ typedef struct RnnBatch
 	const float *skip;			/* (B, skip_size) when skip_size > 0 */
 } RnnBatch;
 
+/* A sequence's length and its index, for ordering a batch. */
+typedef struct RnnLenIdx
+{
+	int			len;
+	int			idx;
+} RnnLenIdx;
+
+/* Sort by length descending, ties by index (the order packing needs). */
+void		rnn_sort_by_length(RnnLenIdx *items, int n);
+
 /* batch_sizes and offsets have T entries; returns N, or -1 if lengths are
  * not descending or not in 1..T. */
 int			rnn_pack_layout(const int *lengths, int B, int *batch_sizes, int *offsets);

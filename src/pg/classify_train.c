@@ -534,23 +534,6 @@ clf_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
  * Class probabilities (count, C) of examples first..first+count-1, with the
  * current weights and no dropout.  order: scratch (count).
  */
-typedef struct LenIdx
-{
-	int			len;
-	int			idx;
-} LenIdx;
-
-static int
-cmp_len_desc(const void *a, const void *b)
-{
-	const LenIdx *x = a,
-			   *y = b;
-
-	if (x->len != y->len)
-		return y->len - x->len;
-	return x->idx - y->idx;
-}
-
 typedef struct Predictor
 {
 	RnnInfer   *inf;
@@ -559,7 +542,7 @@ typedef struct Predictor
 	int32	   *tokens;			/* (max_batch * max_steps) */
 	int		   *lengths;		/* (max_batch) */
 	float	   *logits;			/* (max_batch, C) */
-	LenIdx	   *order;			/* (n) */
+	RnnLenIdx  *order;			/* (n) */
 } Predictor;
 
 static void
@@ -572,7 +555,7 @@ predict(Predictor *p, ClfData *d, int first, int count, double *probs)
 		p->order[i].len = d->len[first + i];
 		p->order[i].idx = first + i;
 	}
-	qsort(p->order, count, sizeof(LenIdx), cmp_len_desc);
+	rnn_sort_by_length(p->order, count);
 	for (int s = 0; s < count; s += p->max_batch)
 	{
 		int			B = Min(p->max_batch, count - s);
@@ -1047,7 +1030,7 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	pred.tokens = palloc_extended(sizeof(int32) * (Size) a.batch_size * d.max_steps, MCXT_ALLOC_HUGE);
 	pred.lengths = palloc(sizeof(int) * a.batch_size);
 	pred.logits = palloc(sizeof(float) * (Size) a.batch_size * C);
-	pred.order = palloc_extended(sizeof(LenIdx) * n, MCXT_ALLOC_HUGE);
+	pred.order = palloc_extended(sizeof(RnnLenIdx) * n, MCXT_ALLOC_HUGE);
 	probs = palloc_extended(sizeof(double) * (Size) n * C, MCXT_ALLOC_HUGE);
 
 	initStringInfo(&curve);
