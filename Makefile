@@ -61,6 +61,9 @@ include $(PGXS)
 # test/bench/engine_vs_torch.sh.
 src/core/%.o: override CFLAGS += -Wno-declaration-after-statement -fno-math-errno
 
+# PGXS tracks no header dependencies: rebuild everything when a header changes.
+$(OBJS): $(wildcard src/core/*.h src/pg/*.h)
+
 .PHONY: check-core
 check-core:
 	$(MAKE) -C test/core check
