@@ -694,13 +694,14 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 		acc = m.accuracy;
 		if (rnn_progress_guc)
 			ereport(NOTICE,
-				(errmsg("epoch %d/%d: train loss %.4f, validation loss %.4f, accuracy %.3f, %.1fs",
-						r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc, r->seconds)));
+				(errmsg("%s: epoch %d/%d: train loss %.4f, validation loss %.4f, accuracy %.3f, %.1f s",
+						pr->model_name, r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc,
+						r->seconds)));
 	}
 	else if (rnn_progress_guc)
 		ereport(NOTICE,
-				(errmsg("epoch %d/%d: train loss %.4f, %.1fs",
-						r->epoch, pr->epochs, r->train_loss, r->seconds)));
+				(errmsg("%s: epoch %d/%d: train loss %.4f, %.1f s",
+						pr->model_name, r->epoch, pr->epochs, r->train_loss, r->seconds)));
 
 	rnn_report_progress("rnn.train_classifier('%s'): epoch %d/%d, train loss %.4f, validation loss %.4f, accuracy %.3f",
 						pr->model_name, r->epoch, pr->epochs, r->train_loss, r->valid_loss, acc);
