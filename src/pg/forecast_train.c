@@ -147,8 +147,17 @@ typedef struct FcFitData
 {
 	FcWindows	train;
 	FcWindows	valid;
+	int64		valid_used;		/* validation windows scored per epoch */
 	int			skip_size;
 } FcFitData;
+
+/*
+ * With batches_per_epoch (huge tables), an epoch is a sample of the training
+ * windows, and scoring every validation window after each epoch would cost
+ * more than the epoch itself: early stopping then uses this many validation
+ * windows, evenly spaced.
+ */
+#define FC_SAMPLED_VALID_WINDOWS 20000
 
 static int
 fc_length(void *ctx, int example)
@@ -171,6 +180,9 @@ fc_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
 					start;
 		float		last;
 
+		/* validation index -> evenly spaced window when they are sampled */
+		if (w == &fd->valid && fd->valid_used < fd->valid.count)
+			i = (int64) ((double) i * fd->valid.count / fd->valid_used);
 		fc_windows_locate(w, i, &s, &start);
 		buf->lengths[b] = w->shape.window;
 		fc_fill_window(data, &data->series[s], start, &w->shape,
@@ -534,7 +546,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		memset(&ds, 0, sizeof(ds));
 		ds.ctx = &fd;
 		ds.n_train = (int) fd.train.count;
-		ds.n_valid = (int) fd.valid.count;
+		fd.valid_used = bpe > 0 ? Min(fd.valid.count, FC_SAMPLED_VALID_WINDOWS) : fd.valid.count;
+		ds.n_valid = (int) fd.valid_used;
 		ds.max_steps = window;
 		ds.length = fc_length;
 		ds.load = fc_load;

@@ -70,7 +70,8 @@ def main():
     total = time.time() - t0
     read_s = total - fit_s
     print(f"train_forecaster: {total:.0f} s in all; reading, checking and scaling "
-          f"{rows:,} rows and scoring metrics {read_s:.0f} s ({rows / max(read_s, 1e-9):,.0f} rows/s); "
+          f"{rows:,} rows, the ridge start over every training window and the metrics over every "
+          f"validation window {read_s:.0f} s ({rows / max(read_s, 1e-9):,.0f} rows/s); "
           f"training {fit_s / max(epochs, 1):.1f} s per epoch of {args.batches} batches of 256 "
           f"windows ({epochs} epochs); {series:,} series, {windows:,} training windows; "
           f"validation beats naive: {beats}")
