@@ -182,6 +182,11 @@ typedef struct FcModelInfo
 	double	   *levels;			/* conformal levels */
 	double	   *q;				/* (horizon, n_levels) |residual| quantiles, z-units */
 	int			skip_size;
+	/* one-window scorer for rnn.predict_next, made on first use */
+	RnnInfer   *one;
+	float	   *one_x;			/* (window) */
+	float	   *one_skip;		/* (skip_size) or NULL */
+	float	   *one_out;		/* (horizon) */
 } FcModelInfo;
 
 FcModelInfo *fc_model_info(RnnCachedModel *entry);

@@ -643,7 +643,6 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 			   *out;
 	float		base;
 	int			length;
-	RnnInfer   *inf;
 	Datum	   *d;
 
 	if (st == NULL)
@@ -687,18 +686,26 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	}
 
 	rnn_require_blas();
-	x = palloc(sizeof(float) * W);
-	out = palloc(sizeof(float) * Hz);
-	if (K)
-		skip = palloc(sizeof(float) * K);
+	if (info->one == NULL)
+	{
+		/* once per cached model: a backtest calls this for every row */
+		MemoryContext old = MemoryContextSwitchTo(entry->cxt);
+
+		rnn_check_status(rnn_infer_create(&info->one, model, 1, W), "could not prepare scoring");
+		info->one_x = palloc(sizeof(float) * W);
+		info->one_out = palloc(sizeof(float) * Hz);
+		info->one_skip = K ? palloc(sizeof(float) * K) : NULL;
+		MemoryContextSwitchTo(old);
+	}
+	x = info->one_x;
+	out = info->one_out;
+	skip = info->one_skip;
 	base = info->shape.window_norm ? (float) ((v[W - 1] - mean) / sd) : 0.0f;
 	for (int t = 0; t < W; t++)
 		x[t] = (float) ((v[t] - mean) / sd) - base;
 	for (int i = 0; i < K; i++)
 		skip[i] = x[W - K + i];
-	rnn_check_status(rnn_infer_create(&inf, model, 1, W), "could not prepare scoring");
-	infer_windows(inf, 1, W, x, skip, &length, out);
-	rnn_infer_free(inf);
+	infer_windows(info->one, 1, W, x, skip, &length, out);
 
 	d = palloc(sizeof(Datum) * Hz);
 	for (int h = 0; h < Hz; h++)
