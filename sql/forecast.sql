@@ -70,6 +70,34 @@ FROM (SELECT sensor, rnn.predict_next('temp', temp, sensor ORDER BY ts) AS v
       FROM readings_past GROUP BY sensor) p
 JOIN rnn.forecast('temp', relation => 'readings_past') f ON f.series = p.sensor AND f.step = 1;
 
+-- rnn.forecast reads only the newest window_size rows of each series, in
+-- one scan without sorting the table: row order on disk does not matter,
+-- and history outside the window (an old gap, an old duplicate) is not
+-- checked again.  Problems inside the window are still errors.
+CREATE TABLE shuffled AS SELECT * FROM readings_past ORDER BY md5(ts::text || sensor);
+INSERT INTO shuffled SELECT sensor, ts - interval '1 year', temp, hour_cos
+  FROM readings_past WHERE ts < timestamp '2024-01-02';   -- far older rows, a gap before them
+INSERT INTO shuffled SELECT sensor, ts, temp, hour_cos
+  FROM readings_past WHERE ts = timestamp '2024-01-01 05:00';  -- old duplicates
+SELECT count(*) AS rows, max(abs(a.value - b.value)) < 1e-9 AS same_forecast
+FROM rnn.forecast('temp', relation => 'shuffled') a
+JOIN rnn.forecast('temp', relation => 'readings_past') b USING (series, step);
+-- The window of each sensor is 2024-01-11 00:00 .. 2024-01-12 23:00.  A
+-- duplicate just before it is history; at its first hour it is an error.
+INSERT INTO shuffled SELECT sensor, ts, temp, hour_cos
+  FROM readings_past WHERE ts = timestamp '2024-01-10 23:00' AND sensor = 'sensor_07';
+SELECT count(*) FROM rnn.forecast('temp', relation => 'shuffled');
+INSERT INTO shuffled SELECT sensor, ts, temp, hour_cos
+  FROM readings_past WHERE ts = timestamp '2024-01-11 00:00' AND sensor = 'sensor_07';
+SELECT count(*) FROM rnn.forecast('temp', relation => 'shuffled');
+-- A gap inside the window.
+DELETE FROM shuffled WHERE ts = timestamp '2024-01-12 20:00' AND sensor = 'sensor_07';
+DELETE FROM shuffled WHERE ts = timestamp '2024-01-11 00:00' AND sensor = 'sensor_07';
+INSERT INTO shuffled SELECT sensor, ts, temp, hour_cos
+  FROM readings_past WHERE ts = timestamp '2024-01-11 00:00' AND sensor = 'sensor_07';
+SELECT count(*) FROM rnn.forecast('temp', relation => 'shuffled');
+DROP TABLE shuffled;
+
 -- Backtest in plain SQL: at every hour, the forecast from the 48 hours up
 -- to it (NULL until 48 rows have been seen).
 WITH bt AS (
@@ -112,6 +140,14 @@ UPDATE gappy SET temp = 'NaN' WHERE ts = timestamp '2024-01-03 07:00';
 SELECT * FROM rnn.train_forecaster('gappy', 'gappy', 'ts', 'temp', window_size => 24, horizon => 6, epochs => 1);
 SELECT series, train_windows FROM rnn.train_forecaster('gappy', 'gappy', 'ts', 'temp',
        window_size => 24, horizon => 6, epochs => 1, missing => 'interpolate');
+-- Forecasting interpolates within the last window_size rows it reads.
+CREATE TABLE gappy_tail AS SELECT * FROM gappy;
+UPDATE gappy_tail SET temp = NULL WHERE ts = timestamp '2024-01-13 10:00';
+SELECT count(*) AS steps, bool_and(value IS NOT NULL) AS all_values
+FROM rnn.forecast('gappy', relation => 'gappy_tail');
+UPDATE gappy_tail SET temp = NULL WHERE ts >= timestamp '2024-01-12 12:00';
+SELECT count(*) FROM rnn.forecast('gappy', relation => 'gappy_tail');
+DROP TABLE gappy_tail;
 UPDATE gappy SET temp = 'Infinity' WHERE ts = timestamp '2024-01-04 00:00';
 SELECT * FROM rnn.train_forecaster('gappy', 'gappy', 'ts', 'temp', epochs => 1, missing => 'interpolate');
 

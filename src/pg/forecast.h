@@ -68,11 +68,18 @@ typedef struct FcData
 	float	   *values;			/* (total points, n_channels) */
 	size_t		n_points;
 	FcTimeKind	time_kind;
+	bool		stats_ready;	/* series' mean/std already set (fc_read_tail) */
 } FcData;
 
 /* Read every series of spec, ordered by (series, time).  Checks columns,
  * duplicate and irregular timestamps, missing values. */
 void		fc_read(const FcSpec *spec, FcData *data);
+
+/* Read only the newest `keep` rows of every series, in one unordered scan
+ * (no sort, memory `keep` rows a series).  Spacing and duplicates are
+ * checked, and missing values interpolated, within those rows; mean/std of
+ * each series come from all its rows (stats_ready). */
+void		fc_read_tail(const FcSpec *spec, int keep, FcData *data);
 
 /* Statistics from the first n_train points of each series (all when n_train
  * is n); a constant channel gets std 1.  Then z-score values in place. */

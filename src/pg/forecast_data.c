@@ -5,7 +5,9 @@
  * Rows are read through an SPI cursor in batches of FETCH_ROWS, with the
  * caller's privileges (a role without SELECT on the table gets "permission
  * denied", not data), and packed into one float array: memory is
- * 4 * (1 + features) bytes a row, never one palloc per row.
+ * 4 * (1 + features) bytes a row, never one palloc per row.  Forecasting
+ * reads only the newest window of each series (fc_read_tail), in one scan
+ * without a sort.
  *
  * Rules, checked while reading:
  *   - a series' timestamps are strictly increasing and evenly spaced: a
@@ -21,6 +23,8 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "catalog/pg_collation.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -30,6 +34,7 @@
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "forecast.h"
 
@@ -190,18 +195,165 @@ in_series(const char *key)
 
 /* ---------------------------------------------------------------------------
  * Reading
+ *
+ * Both readers run one query through an SPI cursor and parse each row with
+ * parse_row, which checks NULL keys and times, infinite times and values and
+ * converts everything to int64/float without allocating: the series key is
+ * compared in place in the tuple, and copied only when a series starts.
+ * (SPI_getvalue would palloc a copy of the key for every row, and those
+ * copies live until SPI_finish: ~300 MB over 10M rows.)
  */
+
+/* One row of the query, parsed.  key points into the tuple. */
+typedef struct ParsedRow
+{
+	const char *key;			/* not NUL-terminated; "" for one series */
+	int			keylen;
+	int64		t;
+	float	   *v;				/* (n_channels), NaN = missing */
+} ParsedRow;
+
 typedef struct Reader
 {
 	const FcSpec *spec;
 	FcData	   *data;
 	MemoryContext cxt;			/* where data lives (outside SPI) */
+	bool		has_missing;
+	ParsedRow	row;
+	/* fc_read: the series being read and its previous time */
 	size_t		cap_points;
 	int			cap_series;
 	FcSeries   *cur;
+	int			cur_keylen;
 	int64		prev_time;
-	bool		has_missing;
+	/* fc_read_tail: the newest rows of every series */
+	struct Tail *tail;
 } Reader;
+
+/* the key of the row being parsed, NUL-terminated, for messages */
+static const char *
+row_key(const ParsedRow *row)
+{
+	return row->keylen ? pnstrdup(row->key, row->keylen) : "";
+}
+
+static void
+parse_row(Reader *r, HeapTuple tup, TupleDesc desc)
+{
+	const FcSpec *spec = r->spec;
+	FcData	   *d = r->data;
+	ParsedRow  *row = &r->row;
+	int			col = 1;
+	bool		isnull;
+	Datum		tv;
+
+	row->key = "";
+	row->keylen = 0;
+	if (spec->series_column)
+	{
+		Datum		k = SPI_getbinval(tup, desc, col++, &isnull);
+		text	   *kt;
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("series column \"%s\" is NULL in some rows", spec->series_column),
+					 errhint("Filter them out, e.g. with a view WHERE %s IS NOT NULL.",
+							 quote_identifier(spec->series_column))));
+		/* the ::text of the query is a plain in-line value: no copy */
+		kt = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(k));
+		row->key = VARDATA_ANY(kt);
+		row->keylen = VARSIZE_ANY_EXHDR(kt);
+	}
+	tv = SPI_getbinval(tup, desc, col++, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("time column \"%s\" is NULL%s", spec->time_column,
+						in_series(row_key(row)))));
+	switch (d->time_kind)
+	{
+		case FC_TIME_DATE:
+			/* errors for dates beyond the timestamp range */
+			row->t = DatumGetTimestamp(DirectFunctionCall1(date_timestamp, tv));
+			break;
+		default:
+			row->t = DatumGetInt64(tv);
+			break;
+	}
+	if (d->time_kind != FC_TIME_INTEGER && TIMESTAMP_NOT_FINITE(row->t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time column \"%s\" is %s%s", spec->time_column,
+						TIMESTAMP_IS_NOBEGIN(row->t) ? "-infinity" : "infinity",
+						in_series(row_key(row))),
+				 errhint("Filter out rows with infinite times.")));
+
+	for (int c = 0; c < d->n_channels; c++, col++)
+	{
+		Datum		v = SPI_getbinval(tup, desc, col, &isnull);
+		double		x = isnull ? NAN : DatumGetFloat8(v);
+		const char *column = c == 0 ? spec->value_column : spec->feature_columns[c - 1];
+
+		if (!isfinite(x) || fabs(x) > FLT_MAX)
+		{
+			if (spec->missing == FC_MISSING_ERROR || (!isnull && !isnan(x)))
+				ereport(ERROR,
+						(errcode(isnull ? ERRCODE_NULL_VALUE_NOT_ALLOWED
+								 : ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" is %s at time %s%s",
+								column,
+								isnull ? "NULL" : isnan(x) ? "NaN" : "infinite or out of range",
+								time_text(d->time_kind, row->t), in_series(row_key(row))),
+						 isnull || isnan(x) ?
+						 errhint("Pass missing => 'interpolate' to fill missing values "
+								 "linearly, or filter the rows out.") : 0));
+			x = NAN;
+			r->has_missing = true;
+		}
+		row->v[c] = (float) x;
+	}
+}
+
+/*
+ * Time t follows prev in series key: a duplicate, or a spacing other than
+ * the series' *step (set by its first pair), is an error.
+ */
+static void
+check_spacing(const FcData *d, const FcSpec *spec, const char *key, int64 prev, int64 t,
+			  int64 *step)
+{
+	int64		diff;
+
+	if (pg_sub_s64_overflow(t, prev, &diff))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows are not evenly spaced%s: %s follows %s",
+						in_series(key), time_text(d->time_kind, t),
+						time_text(d->time_kind, prev)),
+				 errdetail("The two times are further apart than a 64-bit integer can count.")));
+	if (diff <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("two rows at time %s%s", time_text(d->time_kind, t), in_series(key)),
+				 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
+						 quote_identifier(spec->time_column),
+						 quote_identifier(spec->value_column))));
+	if (*step == 0)
+		*step = diff;
+	else if (diff != *step)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows are not evenly spaced%s: %s follows %s after %s, "
+						"but the earlier rows are %s apart",
+						in_series(key), time_text(d->time_kind, t),
+						time_text(d->time_kind, prev),
+						step_text(d->time_kind, diff),
+						step_text(d->time_kind, *step)),
+				 errhint("Fill gaps with generate_series and a LEFT JOIN "
+						 "(missing values can then be interpolated with "
+						 "missing => 'interpolate'), or resample with date_bin.")));
+}
 
 static void
 grow_points(Reader *r)
@@ -218,7 +370,7 @@ grow_points(Reader *r)
 }
 
 static FcSeries *
-start_series(Reader *r, const char *key)
+start_series(Reader *r)
 {
 	FcData	   *d = r->data;
 	FcSeries   *s;
@@ -233,14 +385,17 @@ start_series(Reader *r, const char *key)
 	}
 	s = &d->series[d->n_series++];
 	memset(s, 0, sizeof(FcSeries));
-	s->key = MemoryContextStrdup(r->cxt, key);
+	s->key = MemoryContextAllocZero(r->cxt, r->row.keylen + 1);
+	memcpy(s->key, r->row.key, r->row.keylen);
 	s->first = d->n_points;
+	r->cur_keylen = r->row.keylen;
 	return s;
 }
 
 /* Fill NaN runs of one channel of one series: linear inside, nearest at ends. */
 static void
-interpolate_channel(float *v, int n, int stride, const char *key, const char *column)
+interpolate_channel(float *v, int n, int stride, const char *key, const char *column,
+					bool tail)
 {
 	int			prev = -1;
 
@@ -254,7 +409,11 @@ interpolate_channel(float *v, int n, int stride, const char *key, const char *co
 			if (prev < 0 && i == n)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("column \"%s\" has no value at all%s", column, in_series(key))));
+						 tail ?
+						 errmsg("column \"%s\" has no value in the last %d rows%s", column, n,
+								in_series(key)) :
+						 errmsg("column \"%s\" has no value at all%s", column, in_series(key)),
+						 tail ? errdetail("Forecasting reads the last window_size rows of each series.") : 0));
 			for (int k = prev + 1; k < i; k++)
 			{
 				float		val;
@@ -278,131 +437,22 @@ interpolate_channel(float *v, int n, int stride, const char *key, const char *co
 }
 
 static void
-read_row(Reader *r, HeapTuple tup, TupleDesc desc)
+interpolate_all(const FcSpec *spec, FcData *data, bool tail)
 {
-	const FcSpec *spec = r->spec;
-	FcData	   *d = r->data;
-	int			col = 1;
-	bool		isnull;
-	const char *key = "";
-	int64		t;
-	Datum		tv;
-
-	if (spec->series_column)
-	{
-		char	   *k = SPI_getvalue(tup, desc, col++);
-
-		if (k == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("series column \"%s\" is NULL in some rows", spec->series_column),
-					 errhint("Filter them out, e.g. with a view WHERE %s IS NOT NULL.",
-							 quote_identifier(spec->series_column))));
-		key = k;
-	}
-	tv = SPI_getbinval(tup, desc, col++, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("time column \"%s\" is NULL%s", spec->time_column, in_series(key))));
-	switch (d->time_kind)
-	{
-		case FC_TIME_DATE:
-			/* errors for dates beyond the timestamp range */
-			t = DatumGetTimestamp(DirectFunctionCall1(date_timestamp, tv));
-			break;
-		default:
-			t = DatumGetInt64(tv);
-			break;
-	}
-	if (d->time_kind != FC_TIME_INTEGER && TIMESTAMP_NOT_FINITE(t))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("time column \"%s\" is %s%s", spec->time_column,
-						TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity", in_series(key)),
-				 errhint("Filter out rows with infinite times.")));
-
-	if (r->cur == NULL || strcmp(r->cur->key, key) != 0)
-		r->cur = start_series(r, key);
-	else
-	{
-		int64		diff;
-
-		if (pg_sub_s64_overflow(t, r->prev_time, &diff))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("rows are not evenly spaced%s: %s follows %s",
-							in_series(key), time_text(d->time_kind, t),
-							time_text(d->time_kind, r->prev_time)),
-					 errdetail("The two times are further apart than a 64-bit integer can count.")));
-		if (diff <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("two rows at time %s%s", time_text(d->time_kind, t), in_series(key)),
-					 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
-							 quote_identifier(spec->time_column),
-							 quote_identifier(spec->value_column))));
-		if (r->cur->step == 0)
-			r->cur->step = diff;
-		else if (diff != r->cur->step)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("rows are not evenly spaced%s: %s follows %s after %s, "
-							"but the earlier rows are %s apart",
-							in_series(key), time_text(d->time_kind, t),
-							time_text(d->time_kind, r->prev_time),
-							step_text(d->time_kind, diff),
-							step_text(d->time_kind, r->cur->step)),
-					 errhint("Fill gaps with generate_series and a LEFT JOIN "
-							 "(missing values can then be interpolated with "
-							 "missing => 'interpolate'), or resample with date_bin.")));
-	}
-	r->prev_time = t;
-	r->cur->last_time = t;
-	r->cur->n++;
-
-	grow_points(r);
-	for (int c = 0; c < d->n_channels; c++, col++)
-	{
-		Datum		v = SPI_getbinval(tup, desc, col, &isnull);
-		double		x = isnull ? NAN : DatumGetFloat8(v);
-		const char *column = c == 0 ? spec->value_column : spec->feature_columns[c - 1];
-
-		if (!isfinite(x) || fabs(x) > FLT_MAX)
-		{
-			if (spec->missing == FC_MISSING_ERROR || (!isnull && !isnan(x)))
-				ereport(ERROR,
-						(errcode(isnull ? ERRCODE_NULL_VALUE_NOT_ALLOWED
-								 : ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" is %s at time %s%s",
-								column,
-								isnull ? "NULL" : isnan(x) ? "NaN" : "infinite or out of range",
-								time_text(d->time_kind, t), in_series(key)),
-						 isnull || isnan(x) ?
-						 errhint("Pass missing => 'interpolate' to fill missing values "
-								 "linearly, or filter the rows out.") : 0));
-			x = NAN;
-			r->has_missing = true;
-		}
-		d->values[d->n_points * d->n_channels + c] = (float) x;
-	}
-	d->n_points++;
+	for (int s = 0; s < data->n_series; s++)
+		for (int c = 0; c < data->n_channels; c++)
+			interpolate_channel(data->values + data->series[s].first * data->n_channels + c,
+								data->series[s].n, data->n_channels, data->series[s].key,
+								c == 0 ? spec->value_column : spec->feature_columns[c - 1],
+								tail);
 }
 
-void
-fc_read(const FcSpec *spec, FcData *data)
+/* Check the columns of spec and build the query; ordered: by series, time. */
+static char *
+build_query(const FcSpec *spec, FcData *data, bool ordered)
 {
 	StringInfoData q;
-	Reader		r;
-	SPIPlanPtr	plan;
-	Portal		portal;
 	char	   *rel = relation_name(spec->relid);
-
-	memset(data, 0, sizeof(FcData));
-	memset(&r, 0, sizeof(Reader));
-	r.spec = spec;
-	r.data = data;
-	r.cxt = CurrentMemoryContext;
 
 	/* check every column before running anything */
 	data->time_kind = check_time(spec->relid, spec->time_column);
@@ -423,17 +473,31 @@ fc_read(const FcSpec *spec, FcData *data)
 					 quote_identifier(spec->value_column));
 	for (int i = 0; i < spec->n_features; i++)
 		appendStringInfo(&q, ", %s::float8", quote_identifier(spec->feature_columns[i]));
+	appendStringInfo(&q, " FROM %s", rel);
 	/* NULL keys and times first, so they get their own error, not a gap's */
-	appendStringInfo(&q, " FROM %s ORDER BY ", rel);
-	if (spec->series_column)
-		appendStringInfo(&q, "1 NULLS FIRST, ");
-	appendStringInfo(&q, "%d NULLS FIRST", spec->series_column ? 2 : 1);
+	if (ordered)
+	{
+		appendStringInfo(&q, " ORDER BY ");
+		if (spec->series_column)
+			appendStringInfo(&q, "1 NULLS FIRST, ");
+		appendStringInfo(&q, "%d NULLS FIRST", spec->series_column ? 2 : 1);
+	}
+	return q.data;
+}
 
+/* Run query through a cursor, calling each(r) on every parsed row. */
+static void
+scan(Reader *r, const char *query, void (*each) (Reader *r))
+{
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	r->row.v = MemoryContextAlloc(r->cxt, sizeof(float) * r->data->n_channels);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(q.data, 0, NULL);
+	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", q.data, SPI_result_code_string(SPI_result));
+		elog(ERROR, "could not prepare \"%s\": %s", query, SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{
@@ -441,21 +505,299 @@ fc_read(const FcSpec *spec, FcData *data)
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
-			read_row(&r, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		{
+			parse_row(r, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			each(r);
+		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
+}
+
+/* fc_read: rows arrive ordered by (series, time); append them. */
+static void
+append_row(Reader *r)
+{
+	FcData	   *d = r->data;
+	const ParsedRow *row = &r->row;
+
+	if (r->cur == NULL || r->cur_keylen != row->keylen ||
+		memcmp(r->cur->key, row->key, row->keylen) != 0)
+		r->cur = start_series(r);
+	else
+		check_spacing(d, r->spec, r->cur->key, r->prev_time, row->t, &r->cur->step);
+	r->prev_time = row->t;
+	r->cur->last_time = row->t;
+	r->cur->n++;
+	grow_points(r);
+	memcpy(d->values + d->n_points * d->n_channels, row->v, sizeof(float) * d->n_channels);
+	d->n_points++;
+}
+
+void
+fc_read(const FcSpec *spec, FcData *data)
+{
+	Reader		r;
+
+	memset(data, 0, sizeof(FcData));
+	memset(&r, 0, sizeof(Reader));
+	r.spec = spec;
+	r.data = data;
+	r.cxt = CurrentMemoryContext;
+	scan(&r, build_query(spec, data, true), append_row);
 
 	if (r.has_missing)
-		for (int s = 0; s < data->n_series; s++)
-			for (int c = 0; c < data->n_channels; c++)
-				interpolate_channel(data->values + data->series[s].first * data->n_channels + c,
-									data->series[s].n, data->n_channels, data->series[s].key,
-									c == 0 ? spec->value_column : spec->feature_columns[c - 1]);
+		interpolate_all(spec, data, false);
 	for (int s = 0; s < data->n_series; s++)
 		data->series[s].n_train = data->series[s].n;
+}
+
+/*
+ * fc_read_tail: forecasting needs the last rows of each series, not its
+ * history.  One scan without ORDER BY (no sort of the whole table) keeps,
+ * per series, the newest `keep` rows in a min-heap on time, plus running
+ * statistics of every row (for series the model was not trained on).
+ * Memory is `keep` rows a series however long the history; spacing and
+ * duplicates are checked within the kept rows only.
+ */
+typedef struct TailSeries
+{
+	char	   *key;
+	int			keylen;
+	uint32		hash;
+	int64		rows;			/* rows seen */
+	int			kept;			/* rows in the heap, <= keep */
+	int64	   *time;			/* (keep) min-heap on time */
+	float	   *v;				/* (keep, C), moved along with time */
+	int64		dup_time;		/* a time seen twice at the heap's edge */
+	bool		has_dup;
+	double	   *count;			/* (C) Welford over the non-missing values */
+	double	   *mean;
+	double	   *m2;
+} TailSeries;
+
+typedef struct Tail
+{
+	int			keep;
+	int			cap;			/* hash slots, a power of 2 */
+	int			n;
+	TailSeries **slots;			/* open addressing, linear probing */
+	TailSeries *last;			/* clustered tables repeat the previous key */
+} Tail;
+
+static TailSeries *
+tail_find(Reader *r, Tail *tail)
+{
+	const ParsedRow *row = &r->row;
+	int			C = r->data->n_channels;
+	uint32		h;
+	int			i;
+	TailSeries *s;
+
+	if (tail->last && tail->last->keylen == row->keylen &&
+		memcmp(tail->last->key, row->key, row->keylen) == 0)
+		return tail->last;
+	if (2 * (tail->n + 1) > tail->cap)
+	{
+		int			cap = tail->cap ? tail->cap * 2 : 1024;
+		TailSeries **slots = MemoryContextAllocZero(r->cxt, sizeof(TailSeries *) * cap);
+
+		for (int j = 0; j < tail->cap; j++)
+			if (tail->slots[j])
+			{
+				for (i = tail->slots[j]->hash & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
+					;
+				slots[i] = tail->slots[j];
+			}
+		if (tail->slots)
+			pfree(tail->slots);
+		tail->slots = slots;
+		tail->cap = cap;
+	}
+	h = hash_bytes((const unsigned char *) row->key, row->keylen);
+	for (i = h & (tail->cap - 1); (s = tail->slots[i]) != NULL; i = (i + 1) & (tail->cap - 1))
+		if (s->hash == h && s->keylen == row->keylen && memcmp(s->key, row->key, row->keylen) == 0)
+			return tail->last = s;
+
+	s = MemoryContextAllocZero(r->cxt, sizeof(TailSeries));
+	s->key = MemoryContextAllocZero(r->cxt, row->keylen + 1);
+	memcpy(s->key, row->key, row->keylen);
+	s->keylen = row->keylen;
+	s->hash = h;
+	s->time = MemoryContextAlloc(r->cxt, sizeof(int64) * tail->keep);
+	s->v = MemoryContextAlloc(r->cxt, sizeof(float) * tail->keep * C);
+	s->count = MemoryContextAllocZero(r->cxt, sizeof(double) * 3 * C);
+	s->mean = s->count + C;
+	s->m2 = s->count + 2 * C;
+	tail->slots[i] = s;
+	tail->n++;
+	return tail->last = s;
+}
+
+static void
+heap_set(TailSeries *s, int C, int i, int64 t, const float *v)
+{
+	s->time[i] = t;
+	memcpy(s->v + (size_t) i * C, v, sizeof(float) * C);
+}
+
+static void
+keep_row(Reader *r)
+{
+	Tail	   *tail = r->tail;
+	const ParsedRow *row = &r->row;
+	int			C = r->data->n_channels;
+	TailSeries *s = tail_find(r, tail);
+	int64		t = row->t;
+	int			i;
+
+	s->rows++;
+	for (int c = 0; c < C; c++)
+		if (!isnan(row->v[c]))
+		{
+			double		x = row->v[c],
+						dlt = x - s->mean[c];
+
+			s->count[c] += 1.0;
+			s->mean[c] += dlt / s->count[c];
+			s->m2[c] += dlt * (x - s->mean[c]);
+		}
+
+	if (s->kept < tail->keep)
+	{
+		/* sift up */
+		for (i = s->kept++; i > 0 && s->time[(i - 1) / 2] > t; i = (i - 1) / 2)
+			heap_set(s, C, i, s->time[(i - 1) / 2], s->v + (size_t) ((i - 1) / 2) * C);
+		heap_set(s, C, i, t, row->v);
+		return;
+	}
+	if (t <= s->time[0])
+	{
+		/* older than every kept row; equal is a duplicate at the edge,
+		 * an error if that time is still kept at the end */
+		if (t == s->time[0] && (!s->has_dup || t > s->dup_time))
+		{
+			s->dup_time = t;
+			s->has_dup = true;
+		}
+		return;
+	}
+	/* replace the oldest: sift down */
+	for (i = 0;;)
+	{
+		int			k = 2 * i + 1;
+
+		if (k >= s->kept)
+			break;
+		if (k + 1 < s->kept && s->time[k + 1] < s->time[k])
+			k++;
+		if (s->time[k] >= t)
+			break;
+		heap_set(s, C, i, s->time[k], s->v + (size_t) k * C);
+		i = k;
+	}
+	heap_set(s, C, i, t, row->v);
+}
+
+static int
+cmp_tail_key(const void *a, const void *b)
+{
+	const TailSeries *x = *(TailSeries *const *) a;
+	const TailSeries *y = *(TailSeries *const *) b;
+
+	return varstr_cmp(x->key, x->keylen, y->key, y->keylen, DEFAULT_COLLATION_OID);
+}
+
+static int
+cmp_time_index(const void *a, const void *b, void *arg)
+{
+	const int64 *time = arg;
+	int64		x = time[*(const int *) a],
+				y = time[*(const int *) b];
+
+	return (x > y) - (x < y);
+}
+
+void
+fc_read_tail(const FcSpec *spec, int keep, FcData *data)
+{
+	Reader		r;
+	Tail		tail;
+	TailSeries **all;
+	int			C,
+				k;
+	int		   *order;
+
+	memset(data, 0, sizeof(FcData));
+	memset(&r, 0, sizeof(Reader));
+	memset(&tail, 0, sizeof(Tail));
+	r.spec = spec;
+	r.data = data;
+	r.cxt = CurrentMemoryContext;
+	tail.keep = keep;
+	r.tail = &tail;
+	scan(&r, build_query(spec, data, false), keep_row);
+
+	/* series in key order, as fc_read returns them */
+	C = data->n_channels;
+	all = palloc(sizeof(TailSeries *) * Max(tail.n, 1));
+	k = 0;
+	for (int j = 0; j < tail.cap; j++)
+		if (tail.slots[j])
+			all[k++] = tail.slots[j];
+	qsort(all, tail.n, sizeof(TailSeries *), cmp_tail_key);
+
+	data->n_series = tail.n;
+	data->series = palloc0(sizeof(FcSeries) * Max(tail.n, 1));
+	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max((size_t) tail.n * keep * C, 1));
+	data->stats_ready = true;
+	order = palloc(sizeof(int) * keep);
+	for (int j = 0; j < tail.n; j++)
+	{
+		TailSeries *ts = all[j];
+		FcSeries   *s = &data->series[j];
+
+		s->key = ts->key;
+		s->n = s->n_train = ts->kept;
+		s->first = data->n_points;
+		for (int i = 0; i < ts->kept; i++)
+			order[i] = i;
+		qsort_arg(order, ts->kept, sizeof(int), cmp_time_index, ts->time);
+		for (int i = 0; i < ts->kept; i++)
+		{
+			int64		t = ts->time[order[i]];
+
+			if (i > 0)
+				check_spacing(data, spec, s->key, s->last_time, t, &s->step);
+			s->last_time = t;
+			memcpy(data->values + (data->n_points + i) * C, ts->v + (size_t) order[i] * C,
+				   sizeof(float) * C);
+		}
+		if (ts->has_dup && ts->kept > 0 && ts->dup_time >= ts->time[order[0]])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("two rows at time %s%s", time_text(data->time_kind, ts->dup_time),
+							in_series(s->key)),
+					 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
+							 quote_identifier(spec->time_column),
+							 quote_identifier(spec->value_column))));
+		data->n_points += ts->kept;
+
+		/* statistics over every row, as fc_compute_stats would give */
+		s->mean = palloc(sizeof(double) * C);
+		s->std = palloc(sizeof(double) * C);
+		for (int c = 0; c < C; c++)
+		{
+			double		sd = ts->count[c] > 0 ? sqrt(ts->m2[c] / ts->count[c]) : 0.0;
+
+			s->mean[c] = ts->mean[c];
+			s->std[c] = sd > 1e-8 * Max(1.0, fabs(ts->mean[c])) ? sd : 1.0;
+		}
+	}
+	if (r.has_missing)
+		interpolate_all(spec, data, true);
 }
 
 /* ---------------------------------------------------------------------------

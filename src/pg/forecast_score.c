@@ -174,7 +174,8 @@ use_model_stats(FcData *data, const FcModelInfo *info)
 {
 	int			C = data->n_channels;
 
-	fc_compute_stats(data);
+	if (!data->stats_ready)
+		fc_compute_stats(data);
 	for (int s = 0; s < data->n_series; s++)
 	{
 		int			k = fc_find_series(info, data->series[s].key);
@@ -188,8 +189,9 @@ use_model_stats(FcData *data, const FcModelInfo *info)
 	fc_apply_stats(data);
 }
 
+/* keep > 0: only the newest keep rows of each series (fc_read_tail) */
 static void
-read_for_model(FcModelInfo *info, Oid relid, FcData *data)
+read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
 {
 	FcSpec		spec = info->spec;
 
@@ -204,7 +206,10 @@ read_for_model(FcModelInfo *info, Oid relid, FcData *data)
 				 errmsg("relation %s that this model was trained on does not exist",
 						info->relation ? info->relation : "(unknown)"),
 				 errhint("Pass relation => 'schema.table' with the same columns.")));
-	fc_read(&spec, data);
+	if (keep > 0)
+		fc_read_tail(&spec, keep, data);
+	else
+		fc_read(&spec, data);
 }
 
 /* Run B windows of W steps (x packed time-major, skip per window) through
@@ -410,7 +415,8 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn forecast", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	rnn_require_blas();
-	read_for_model(info, relid, &data);
+	/* two rows at least, to know the series' time step */
+	read_for_model(info, relid, Max(sh.window, 2), &data);
 	use_model_stats(&data, info);
 
 	W = sh.window;
@@ -516,7 +522,7 @@ rnn_evaluate(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn evaluate", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	rnn_require_blas();
-	read_for_model(info, relid, &data);
+	read_for_model(info, relid, 0, &data);
 	use_model_stats(&data, info);
 	fc_windows_init(&w, &data, &info->shape, FC_WINDOWS_ALL);
 	if (w.count == 0)
