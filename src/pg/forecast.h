@@ -125,6 +125,7 @@ typedef struct FcWindows
 void		fc_windows_init(FcWindows *w, const FcData *data, const FcShape *shape,
 							FcWhich which);
 void		fc_windows_locate(const FcWindows *w, int64 i, int *series, int *start);
+int64		fc_windows_sample(const FcWindows *w, int64 n, int64 j);
 
 /* Errors summed over windows: original units and series z-units. */
 typedef struct FcMetrics

@@ -941,3 +941,10 @@ fc_windows_locate(const FcWindows *w, int64 i, int *series, int *start)
 	*series = lo;
 	*start = w->first_start[lo] + (int) (i - w->cum[lo]);
 }
+
+/* The j-th of n windows spread evenly over all of w (j itself when n is all). */
+int64
+fc_windows_sample(const FcWindows *w, int64 n, int64 j)
+{
+	return n >= w->count ? j : (int64) ((double) j * w->count / n);
+}

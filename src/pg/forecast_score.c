@@ -270,10 +270,7 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 		CHECK_FOR_INTERRUPTS();
 		for (int b = 0; b < B; b++)
 		{
-			/* evenly spaced when subsampling */
-			int64		i = n == w->count ? i0 + b : (int64) ((double) (i0 + b) * w->count / n);
-
-			fc_windows_locate(w, i, &ser[b], &start[b]);
+			fc_windows_locate(w, fc_windows_sample(w, n, i0 + b), &ser[b], &start[b]);
 			fc_fill_window(data, &data->series[ser[b]], start[b], sh, x + (size_t) b * C, B,
 						   skip ? skip + (size_t) b * K : NULL, K, target + (size_t) b * Hz, &last[b]);
 		}
