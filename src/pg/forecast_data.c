@@ -196,12 +196,17 @@ in_series(const char *key)
 /* ---------------------------------------------------------------------------
  * Reading
  *
- * Both readers run one query through an SPI cursor and parse each row with
- * parse_row, which checks NULL keys and times, infinite times and values and
- * converts everything to int64/float without allocating: the series key is
- * compared in place in the tuple, and copied only when a series starts.
- * (SPI_getvalue would palloc a copy of the key for every row, and those
- * copies live until SPI_finish: ~300 MB over 10M rows.)
+ * Both readers run one query without ORDER BY through an SPI cursor and put
+ * rows in order themselves.  Sorting 10M rows by (series::text, time) in the
+ * executor took most of a training's reading time (an external merge past
+ * work_mem); a scan alone is ~15x faster, and rows usually arrive in time
+ * order within a series anyway, which one pass confirms.
+ *
+ * parse_row checks NULL keys and times, infinite times and values, and
+ * converts a row to int64/float without allocating: the series key is
+ * compared in place in the tuple, and copied only for a new series.
+ * Series are found by a hash of the key (the previous row's series first:
+ * clustered tables repeat it).
  */
 
 /* One row of the query, parsed.  key points into the tuple. */
@@ -213,6 +218,25 @@ typedef struct ParsedRow
 	float	   *v;				/* (n_channels), NaN = missing */
 } ParsedRow;
 
+/* A series met while reading. */
+typedef struct ReadSeries
+{
+	char	   *key;
+	int			keylen;
+	uint32		hash;
+	int			id;				/* order of first appearance */
+	int64		rows;			/* rows seen */
+	/* fc_read_tail only: the newest `keep` rows */
+	int			kept;			/* rows in the heap, <= keep */
+	int64	   *time;			/* (keep) min-heap on time */
+	float	   *v;				/* (keep, C), moved along with time */
+	int64		dup_time;		/* a time seen twice at the heap's edge */
+	bool		has_dup;
+	double	   *count;			/* (C) Welford over the non-missing values */
+	double	   *mean;
+	double	   *m2;
+} ReadSeries;
+
 typedef struct Reader
 {
 	const FcSpec *spec;
@@ -220,14 +244,25 @@ typedef struct Reader
 	MemoryContext cxt;			/* where data lives (outside SPI) */
 	bool		has_missing;
 	ParsedRow	row;
-	/* fc_read: the series being read and its previous time */
-	size_t		cap_points;
+	Oid			collation;		/* for ordering series keys */
+
+	/* series: open addressing with linear probing, and by id */
+	int			cap_slots;		/* a power of 2 */
+	ReadSeries **slots;
+	int			n_series;
 	int			cap_series;
-	FcSeries   *cur;
-	int			cur_keylen;
-	int64		prev_time;
-	/* fc_read_tail: the newest rows of every series */
-	struct Tail *tail;
+	ReadSeries **by_id;
+	ReadSeries *last;
+
+	/* fc_read: every row in arrival order */
+	int64		n_rows;
+	int64		cap_rows;
+	int64	   *time;
+	int32	   *sid;
+	float	   *vals;
+
+	/* fc_read_tail: rows kept per series */
+	int			keep;
 } Reader;
 
 /* the key of the row being parsed, NUL-terminated, for messages */
@@ -355,41 +390,167 @@ check_spacing(const FcData *d, const FcSpec *spec, const char *key, int64 prev, 
 						 "missing => 'interpolate'), or resample with date_bin.")));
 }
 
-static void
-grow_points(Reader *r)
+/* The series of the parsed row, created on first sight. */
+static ReadSeries *
+find_series(Reader *r)
 {
-	FcData	   *d = r->data;
+	const ParsedRow *row = &r->row;
+	int			C = r->data->n_channels;
+	uint32		h;
+	int			i;
+	ReadSeries *s;
 
-	if (d->n_points < r->cap_points)
-		return;
-	r->cap_points = r->cap_points ? r->cap_points * 2 : 4096;
-	if (d->values == NULL)
-		d->values = MemoryContextAllocHuge(r->cxt, sizeof(float) * r->cap_points * d->n_channels);
-	else
-		d->values = repalloc_huge(d->values, sizeof(float) * r->cap_points * d->n_channels);
+	if (r->last && r->last->keylen == row->keylen &&
+		memcmp(r->last->key, row->key, row->keylen) == 0)
+		return r->last;
+	if (2 * (r->n_series + 1) > r->cap_slots)
+	{
+		int			cap = r->cap_slots ? r->cap_slots * 2 : 1024;
+		ReadSeries **slots = MemoryContextAllocZero(r->cxt, sizeof(ReadSeries *) * cap);
+
+		for (int j = 0; j < r->cap_slots; j++)
+			if (r->slots[j])
+			{
+				for (i = r->slots[j]->hash & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
+					;
+				slots[i] = r->slots[j];
+			}
+		if (r->slots)
+			pfree(r->slots);
+		r->slots = slots;
+		r->cap_slots = cap;
+	}
+	h = hash_bytes((const unsigned char *) row->key, row->keylen);
+	for (i = h & (r->cap_slots - 1); (s = r->slots[i]) != NULL; i = (i + 1) & (r->cap_slots - 1))
+		if (s->hash == h && s->keylen == row->keylen && memcmp(s->key, row->key, row->keylen) == 0)
+			return r->last = s;
+
+	if (r->n_series == r->cap_series)
+	{
+		r->cap_series = r->cap_series ? r->cap_series * 2 : 256;
+		r->by_id = r->by_id ? repalloc_huge(r->by_id, sizeof(ReadSeries *) * r->cap_series)
+			: MemoryContextAllocHuge(r->cxt, sizeof(ReadSeries *) * r->cap_series);
+	}
+	s = MemoryContextAllocZero(r->cxt, sizeof(ReadSeries));
+	s->key = MemoryContextAllocZero(r->cxt, row->keylen + 1);
+	memcpy(s->key, row->key, row->keylen);
+	s->keylen = row->keylen;
+	s->hash = h;
+	s->id = r->n_series;
+	if (r->keep > 0)
+	{
+		s->time = MemoryContextAlloc(r->cxt, sizeof(int64) * r->keep);
+		s->v = MemoryContextAlloc(r->cxt, sizeof(float) * r->keep * C);
+		s->count = MemoryContextAllocZero(r->cxt, sizeof(double) * 3 * C);
+		s->mean = s->count + C;
+		s->m2 = s->count + 2 * C;
+	}
+	r->slots[i] = s;
+	r->by_id[r->n_series++] = s;
+	return r->last = s;
 }
 
-static FcSeries *
-start_series(Reader *r)
+/* Check the columns of spec and build the query. */
+static char *
+build_query(const FcSpec *spec, FcData *data)
 {
-	FcData	   *d = r->data;
-	FcSeries   *s;
+	StringInfoData q;
+	char	   *rel = relation_name(spec->relid);
 
-	if (d->n_series == r->cap_series)
+	/* check every column before running anything */
+	data->time_kind = check_time(spec->relid, spec->time_column);
+	check_numeric(spec->relid, spec->value_column, "value_column");
+	if (spec->series_column)
+		column_type(spec->relid, spec->series_column, "series_column");
+	for (int i = 0; i < spec->n_features; i++)
+		check_numeric(spec->relid, spec->feature_columns[i], "feature column");
+	data->n_channels = 1 + spec->n_features;
+
+	/* identifiers quoted, no user value is ever part of the SQL text */
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	if (spec->series_column)
+		appendStringInfo(&q, "%s::text, ", quote_identifier(spec->series_column));
+	appendStringInfo(&q, "%s%s, %s::float8", quote_identifier(spec->time_column),
+					 data->time_kind == FC_TIME_INTEGER ? "::int8" : "",
+					 quote_identifier(spec->value_column));
+	for (int i = 0; i < spec->n_features; i++)
+		appendStringInfo(&q, ", %s::float8", quote_identifier(spec->feature_columns[i]));
+	appendStringInfo(&q, " FROM %s", rel);
+	return q.data;
+}
+
+/*
+ * Series keys are ordered as ORDER BY series_column::text would: in the
+ * column's collation for text columns, the database's for the text of
+ * other types.
+ */
+static Oid
+key_collation(const FcSpec *spec)
+{
+	Oid			typid,
+				collid = InvalidOid;
+	int32		typmod;
+	AttrNumber	attnum;
+
+	if (spec->series_column == NULL)
+		return DEFAULT_COLLATION_OID;
+	attnum = get_attnum(spec->relid, spec->series_column);
+	if (attnum != InvalidAttrNumber)
+		get_atttypetypmodcoll(spec->relid, attnum, &typid, &typmod, &collid);
+	return OidIsValid(collid) ? collid : DEFAULT_COLLATION_OID;
+}
+
+/* Run query through a cursor, calling each(r) on every parsed row. */
+static void
+scan(Reader *r, const char *query, void (*each) (Reader *r))
+{
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	r->collation = key_collation(r->spec);
+	r->row.v = MemoryContextAlloc(r->cxt, sizeof(float) * r->data->n_channels);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", query, SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
 	{
-		r->cap_series = r->cap_series ? r->cap_series * 2 : 16;
-		if (d->series == NULL)
-			d->series = MemoryContextAllocHuge(r->cxt, sizeof(FcSeries) * r->cap_series);
-		else
-			d->series = repalloc_huge(d->series, sizeof(FcSeries) * r->cap_series);
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			parse_row(r, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			each(r);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
 	}
-	s = &d->series[d->n_series++];
-	memset(s, 0, sizeof(FcSeries));
-	s->key = MemoryContextAllocZero(r->cxt, r->row.keylen + 1);
-	memcpy(s->key, r->row.key, r->row.keylen);
-	s->first = d->n_points;
-	r->cur_keylen = r->row.keylen;
-	return s;
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/* The series met, in key order. */
+static int
+cmp_series_key(const void *a, const void *b, void *arg)
+{
+	const ReadSeries *x = *(ReadSeries *const *) a;
+	const ReadSeries *y = *(ReadSeries *const *) b;
+
+	return varstr_cmp(x->key, x->keylen, y->key, y->keylen, *(Oid *) arg);
+}
+
+static ReadSeries **
+series_in_key_order(Reader *r)
+{
+	ReadSeries **all = palloc(sizeof(ReadSeries *) * Max(r->n_series, 1));
+
+	memcpy(all, r->by_id, sizeof(ReadSeries *) * r->n_series);
+	qsort_arg(all, r->n_series, sizeof(ReadSeries *), cmp_series_key, &r->collation);
+	return all;
 }
 
 /* Fill NaN runs of one channel of one series: linear inside, nearest at ends. */
@@ -447,197 +608,160 @@ interpolate_all(const FcSpec *spec, FcData *data, bool tail)
 								tail);
 }
 
-/* Check the columns of spec and build the query; ordered: by series, time. */
-static char *
-build_query(const FcSpec *spec, FcData *data, bool ordered)
-{
-	StringInfoData q;
-	char	   *rel = relation_name(spec->relid);
+/*
+ * fc_read: every row, appended as it comes as (time, series id, values),
+ * then put in (series key, time) order.  While reading that is 12 + 4C
+ * bytes a row, and 12 + 8C at the peak while reordering (a 4-byte
+ * permutation and the ordered values, after the ids are dropped), counted
+ * against rnn.max_train_memory; 4C bytes a row are kept.
+ */
+#define READ_HINT "Raise rnn.max_train_memory, or train on a view with fewer rows " \
+	"(e.g. the most recent ones)."
 
-	/* check every column before running anything */
-	data->time_kind = check_time(spec->relid, spec->time_column);
-	check_numeric(spec->relid, spec->value_column, "value_column");
-	if (spec->series_column)
-		column_type(spec->relid, spec->series_column, "series_column");
-	for (int i = 0; i < spec->n_features; i++)
-		check_numeric(spec->relid, spec->feature_columns[i], "feature column");
-	data->n_channels = 1 + spec->n_features;
 
-	/* identifiers quoted, no user value is ever part of the SQL text */
-	initStringInfo(&q);
-	appendStringInfoString(&q, "SELECT ");
-	if (spec->series_column)
-		appendStringInfo(&q, "%s::text, ", quote_identifier(spec->series_column));
-	appendStringInfo(&q, "%s%s, %s::float8", quote_identifier(spec->time_column),
-					 data->time_kind == FC_TIME_INTEGER ? "::int8" : "",
-					 quote_identifier(spec->value_column));
-	for (int i = 0; i < spec->n_features; i++)
-		appendStringInfo(&q, ", %s::float8", quote_identifier(spec->feature_columns[i]));
-	appendStringInfo(&q, " FROM %s", rel);
-	/* NULL keys and times first, so they get their own error, not a gap's */
-	if (ordered)
-	{
-		appendStringInfo(&q, " ORDER BY ");
-		if (spec->series_column)
-			appendStringInfo(&q, "1 NULLS FIRST, ");
-		appendStringInfo(&q, "%d NULLS FIRST", spec->series_column ? 2 : 1);
-	}
-	return q.data;
-}
-
-/* Run query through a cursor, calling each(r) on every parsed row. */
-static void
-scan(Reader *r, const char *query, void (*each) (Reader *r))
-{
-	SPIPlanPtr	plan;
-	Portal		portal;
-
-	r->row.v = MemoryContextAlloc(r->cxt, sizeof(float) * r->data->n_channels);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", query, SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			parse_row(r, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
-			each(r);
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
-	SPI_finish();
-}
-
-/* fc_read: rows arrive ordered by (series, time); append them. */
 static void
 append_row(Reader *r)
 {
-	FcData	   *d = r->data;
-	const ParsedRow *row = &r->row;
+	int			C = r->data->n_channels;
+	ReadSeries *s = find_series(r);
 
-	if (r->cur == NULL || r->cur_keylen != row->keylen ||
-		memcmp(r->cur->key, row->key, row->keylen) != 0)
-		r->cur = start_series(r);
-	else
-		check_spacing(d, r->spec, r->cur->key, r->prev_time, row->t, &r->cur->step);
-	r->prev_time = row->t;
-	r->cur->last_time = row->t;
-	r->cur->n++;
-	grow_points(r);
-	memcpy(d->values + d->n_points * d->n_channels, row->v, sizeof(float) * d->n_channels);
-	d->n_points++;
+	if (r->n_rows == r->cap_rows)
+	{
+		int64		cap = r->cap_rows ? r->cap_rows * 2 : 65536;
+
+		if (cap > (int64) PG_UINT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("more than %u rows to read", PG_UINT32_MAX),
+					 errhint("Train on a view with fewer rows.")));
+		rnn_check_memory((Size) cap * (12 + 4 * (Size) C), "reading the rows", READ_HINT);
+		if (r->time == NULL)
+		{
+			r->time = MemoryContextAllocHuge(r->cxt, sizeof(int64) * cap);
+			r->sid = MemoryContextAllocHuge(r->cxt, sizeof(int32) * cap);
+			r->vals = MemoryContextAllocHuge(r->cxt, sizeof(float) * cap * C);
+		}
+		else
+		{
+			r->time = repalloc_huge(r->time, sizeof(int64) * cap);
+			r->sid = repalloc_huge(r->sid, sizeof(int32) * cap);
+			r->vals = repalloc_huge(r->vals, sizeof(float) * cap * C);
+		}
+		r->cap_rows = cap;
+	}
+	r->time[r->n_rows] = r->row.t;
+	r->sid[r->n_rows] = s->id;
+	memcpy(r->vals + r->n_rows * C, r->row.v, sizeof(float) * C);
+	r->n_rows++;
+	s->rows++;
+}
+
+static int
+cmp_row_time(const void *a, const void *b, void *arg)
+{
+	const int64 *time = arg;
+	int64		x = time[*(const uint32 *) a],
+				y = time[*(const uint32 *) b];
+
+	return (x > y) - (x < y);
 }
 
 void
 fc_read(const FcSpec *spec, FcData *data)
 {
 	Reader		r;
+	ReadSeries **order;
+	int			C;
+	int		   *rank;
+	int64	   *next;
+	uint32	   *perm;
 
 	memset(data, 0, sizeof(FcData));
 	memset(&r, 0, sizeof(Reader));
 	r.spec = spec;
 	r.data = data;
 	r.cxt = CurrentMemoryContext;
-	scan(&r, build_query(spec, data, true), append_row);
+	scan(&r, build_query(spec, data), append_row);
+	C = data->n_channels;
+	if (r.n_rows > 0 && r.n_rows < r.cap_rows)
+	{
+		r.time = repalloc_huge(r.time, sizeof(int64) * r.n_rows);
+		r.vals = repalloc_huge(r.vals, sizeof(float) * r.n_rows * C);
+	}
+	rnn_check_memory((Size) r.n_rows * (12 + 8 * (Size) C), "reading the rows", READ_HINT);
+
+	/* series in key order; each one's rows in a slice of perm */
+	order = series_in_key_order(&r);
+	data->n_series = r.n_series;
+	data->series = palloc0(sizeof(FcSeries) * Max(r.n_series, 1));
+	rank = palloc(sizeof(int) * Max(r.n_series, 1));
+	next = palloc(sizeof(int64) * Max(r.n_series, 1));
+	for (int s = 0, first = 0; s < r.n_series; s++)
+	{
+		FcSeries   *ser = &data->series[s];
+
+		rank[order[s]->id] = s;
+		ser->key = order[s]->key;
+		ser->first = first;
+		ser->n = ser->n_train = (int) Min(order[s]->rows, INT_MAX);
+		if (order[s]->rows > INT_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s has more than %d rows", fc_series_name(ser->key), INT_MAX)));
+		next[s] = first;
+		first += ser->n;
+	}
+	perm = MemoryContextAllocHuge(r.cxt, sizeof(uint32) * Max(r.n_rows, 1));
+	for (int64 i = 0; i < r.n_rows; i++)
+		perm[next[rank[r.sid[i]]]++] = (uint32) i;	/* stable */
+	if (r.sid)
+		pfree(r.sid);
+
+	/* each series by time: one pass when the rows came in order */
+	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max(r.n_rows, 1) * C);
+	for (int s = 0; s < r.n_series; s++)
+	{
+		FcSeries   *ser = &data->series[s];
+		uint32	   *p = perm + ser->first;
+		bool		sorted = true;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 1; i < ser->n && sorted; i++)
+			sorted = r.time[p[i - 1]] <= r.time[p[i]];
+		if (!sorted)
+			qsort_arg(p, ser->n, sizeof(uint32), cmp_row_time, r.time);
+		for (int i = 0; i < ser->n; i++)
+		{
+			int64		t = r.time[p[i]];
+
+			if (i > 0)
+				check_spacing(data, spec, ser->key, ser->last_time, t, &ser->step);
+			ser->last_time = t;
+			memcpy(data->values + (ser->first + i) * C, r.vals + (size_t) p[i] * C,
+				   sizeof(float) * C);
+		}
+	}
+	data->n_points = r.n_rows;
+	if (r.time)
+	{
+		pfree(r.time);
+		pfree(r.vals);
+	}
+	pfree(perm);
 
 	if (r.has_missing)
 		interpolate_all(spec, data, false);
-	for (int s = 0; s < data->n_series; s++)
-		data->series[s].n_train = data->series[s].n;
 }
 
 /*
  * fc_read_tail: forecasting needs the last rows of each series, not its
- * history.  One scan without ORDER BY (no sort of the whole table) keeps,
- * per series, the newest `keep` rows in a min-heap on time, plus running
- * statistics of every row (for series the model was not trained on).
- * Memory is `keep` rows a series however long the history; spacing and
- * duplicates are checked within the kept rows only.
+ * history.  The scan keeps, per series, the newest `keep` rows in a
+ * min-heap on time, plus running statistics of every row (for series the
+ * model was not trained on).  Memory is `keep` rows a series however long
+ * the history; spacing and duplicates are checked within the kept rows.
  */
-typedef struct TailSeries
-{
-	char	   *key;
-	int			keylen;
-	uint32		hash;
-	int64		rows;			/* rows seen */
-	int			kept;			/* rows in the heap, <= keep */
-	int64	   *time;			/* (keep) min-heap on time */
-	float	   *v;				/* (keep, C), moved along with time */
-	int64		dup_time;		/* a time seen twice at the heap's edge */
-	bool		has_dup;
-	double	   *count;			/* (C) Welford over the non-missing values */
-	double	   *mean;
-	double	   *m2;
-} TailSeries;
-
-typedef struct Tail
-{
-	int			keep;
-	int			cap;			/* hash slots, a power of 2 */
-	int			n;
-	TailSeries **slots;			/* open addressing, linear probing */
-	TailSeries *last;			/* clustered tables repeat the previous key */
-} Tail;
-
-static TailSeries *
-tail_find(Reader *r, Tail *tail)
-{
-	const ParsedRow *row = &r->row;
-	int			C = r->data->n_channels;
-	uint32		h;
-	int			i;
-	TailSeries *s;
-
-	if (tail->last && tail->last->keylen == row->keylen &&
-		memcmp(tail->last->key, row->key, row->keylen) == 0)
-		return tail->last;
-	if (2 * (tail->n + 1) > tail->cap)
-	{
-		int			cap = tail->cap ? tail->cap * 2 : 1024;
-		TailSeries **slots = MemoryContextAllocZero(r->cxt, sizeof(TailSeries *) * cap);
-
-		for (int j = 0; j < tail->cap; j++)
-			if (tail->slots[j])
-			{
-				for (i = tail->slots[j]->hash & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
-					;
-				slots[i] = tail->slots[j];
-			}
-		if (tail->slots)
-			pfree(tail->slots);
-		tail->slots = slots;
-		tail->cap = cap;
-	}
-	h = hash_bytes((const unsigned char *) row->key, row->keylen);
-	for (i = h & (tail->cap - 1); (s = tail->slots[i]) != NULL; i = (i + 1) & (tail->cap - 1))
-		if (s->hash == h && s->keylen == row->keylen && memcmp(s->key, row->key, row->keylen) == 0)
-			return tail->last = s;
-
-	s = MemoryContextAllocZero(r->cxt, sizeof(TailSeries));
-	s->key = MemoryContextAllocZero(r->cxt, row->keylen + 1);
-	memcpy(s->key, row->key, row->keylen);
-	s->keylen = row->keylen;
-	s->hash = h;
-	s->time = MemoryContextAlloc(r->cxt, sizeof(int64) * tail->keep);
-	s->v = MemoryContextAlloc(r->cxt, sizeof(float) * tail->keep * C);
-	s->count = MemoryContextAllocZero(r->cxt, sizeof(double) * 3 * C);
-	s->mean = s->count + C;
-	s->m2 = s->count + 2 * C;
-	tail->slots[i] = s;
-	tail->n++;
-	return tail->last = s;
-}
-
 static void
-heap_set(TailSeries *s, int C, int i, int64 t, const float *v)
+heap_set(ReadSeries *s, int C, int i, int64 t, const float *v)
 {
 	s->time[i] = t;
 	memcpy(s->v + (size_t) i * C, v, sizeof(float) * C);
@@ -646,10 +770,9 @@ heap_set(TailSeries *s, int C, int i, int64 t, const float *v)
 static void
 keep_row(Reader *r)
 {
-	Tail	   *tail = r->tail;
 	const ParsedRow *row = &r->row;
 	int			C = r->data->n_channels;
-	TailSeries *s = tail_find(r, tail);
+	ReadSeries *s = find_series(r);
 	int64		t = row->t;
 	int			i;
 
@@ -665,7 +788,7 @@ keep_row(Reader *r)
 			s->m2[c] += dlt * (x - s->mean[c]);
 		}
 
-	if (s->kept < tail->keep)
+	if (s->kept < r->keep)
 	{
 		/* sift up */
 		for (i = s->kept++; i > 0 && s->time[(i - 1) / 2] > t; i = (i - 1) / 2)
@@ -702,15 +825,6 @@ keep_row(Reader *r)
 }
 
 static int
-cmp_tail_key(const void *a, const void *b)
-{
-	const TailSeries *x = *(TailSeries *const *) a;
-	const TailSeries *y = *(TailSeries *const *) b;
-
-	return varstr_cmp(x->key, x->keylen, y->key, y->keylen, DEFAULT_COLLATION_OID);
-}
-
-static int
 cmp_time_index(const void *a, const void *b, void *arg)
 {
 	const int64 *time = arg;
@@ -724,76 +838,65 @@ void
 fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 {
 	Reader		r;
-	Tail		tail;
-	TailSeries **all;
-	int			C,
-				k;
+	ReadSeries **all;
+	int			C;
 	int		   *order;
 
 	memset(data, 0, sizeof(FcData));
 	memset(&r, 0, sizeof(Reader));
-	memset(&tail, 0, sizeof(Tail));
 	r.spec = spec;
 	r.data = data;
 	r.cxt = CurrentMemoryContext;
-	tail.keep = keep;
-	r.tail = &tail;
-	scan(&r, build_query(spec, data, false), keep_row);
+	r.keep = keep;
+	scan(&r, build_query(spec, data), keep_row);
 
-	/* series in key order, as fc_read returns them */
 	C = data->n_channels;
-	all = palloc(sizeof(TailSeries *) * Max(tail.n, 1));
-	k = 0;
-	for (int j = 0; j < tail.cap; j++)
-		if (tail.slots[j])
-			all[k++] = tail.slots[j];
-	qsort(all, tail.n, sizeof(TailSeries *), cmp_tail_key);
-
-	data->n_series = tail.n;
-	data->series = palloc0(sizeof(FcSeries) * Max(tail.n, 1));
-	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max((size_t) tail.n * keep * C, 1));
+	all = series_in_key_order(&r);
+	data->n_series = r.n_series;
+	data->series = palloc0(sizeof(FcSeries) * Max(r.n_series, 1));
+	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max((size_t) r.n_series * keep * C, 1));
 	data->stats_ready = true;
 	order = palloc(sizeof(int) * keep);
-	for (int j = 0; j < tail.n; j++)
+	for (int j = 0; j < r.n_series; j++)
 	{
-		TailSeries *ts = all[j];
+		ReadSeries *rs = all[j];
 		FcSeries   *s = &data->series[j];
 
-		s->key = ts->key;
-		s->n = s->n_train = ts->kept;
+		s->key = rs->key;
+		s->n = s->n_train = rs->kept;
 		s->first = data->n_points;
-		for (int i = 0; i < ts->kept; i++)
+		for (int i = 0; i < rs->kept; i++)
 			order[i] = i;
-		qsort_arg(order, ts->kept, sizeof(int), cmp_time_index, ts->time);
-		for (int i = 0; i < ts->kept; i++)
+		qsort_arg(order, rs->kept, sizeof(int), cmp_time_index, rs->time);
+		for (int i = 0; i < rs->kept; i++)
 		{
-			int64		t = ts->time[order[i]];
+			int64		t = rs->time[order[i]];
 
 			if (i > 0)
 				check_spacing(data, spec, s->key, s->last_time, t, &s->step);
 			s->last_time = t;
-			memcpy(data->values + (data->n_points + i) * C, ts->v + (size_t) order[i] * C,
+			memcpy(data->values + (data->n_points + i) * C, rs->v + (size_t) order[i] * C,
 				   sizeof(float) * C);
 		}
-		if (ts->has_dup && ts->kept > 0 && ts->dup_time >= ts->time[order[0]])
+		if (rs->has_dup && rs->kept > 0 && rs->dup_time >= rs->time[order[0]])
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("two rows at time %s%s", time_text(data->time_kind, ts->dup_time),
+					 errmsg("two rows at time %s%s", time_text(data->time_kind, rs->dup_time),
 							in_series(s->key)),
 					 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
 							 quote_identifier(spec->time_column),
 							 quote_identifier(spec->value_column))));
-		data->n_points += ts->kept;
+		data->n_points += rs->kept;
 
 		/* statistics over every row, as fc_compute_stats would give */
 		s->mean = palloc(sizeof(double) * C);
 		s->std = palloc(sizeof(double) * C);
 		for (int c = 0; c < C; c++)
 		{
-			double		sd = ts->count[c] > 0 ? sqrt(ts->m2[c] / ts->count[c]) : 0.0;
+			double		sd = rs->count[c] > 0 ? sqrt(rs->m2[c] / rs->count[c]) : 0.0;
 
-			s->mean[c] = ts->mean[c];
-			s->std[c] = sd > 1e-8 * Max(1.0, fabs(ts->mean[c])) ? sd : 1.0;
+			s->mean[c] = rs->mean[c];
+			s->std[c] = sd > 1e-8 * Max(1.0, fabs(rs->mean[c])) ? sd : 1.0;
 		}
 	}
 	if (r.has_missing)

@@ -122,7 +122,7 @@ rnn_progress_done(void)
  * Limits
  */
 void
-rnn_check_train_memory(Size bytes, const char *what)
+rnn_check_memory(Size bytes, const char *what, const char *hint)
 {
 	Size		limit = (Size) rnn_max_train_memory_kb * 1024;
 
@@ -137,8 +137,15 @@ rnn_check_train_memory(Size bytes, const char *what)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s needs %s of memory, more than rnn.max_train_memory (%s)",
 						what, need, have),
-				 errhint("raise rnn.max_train_memory or lower batch_size/window_size/hidden_size")));
+				 errhint("%s", hint)));
 	}
+}
+
+void
+rnn_check_train_memory(Size bytes, const char *what)
+{
+	rnn_check_memory(bytes, what,
+					 "raise rnn.max_train_memory or lower batch_size/window_size/hidden_size");
 }
 
 void

@@ -37,6 +37,7 @@ void		rnn_progress_done(void);
  * "training") is more than rnn.max_train_memory.
  */
 void		rnn_check_train_memory(Size bytes, const char *what);
+void		rnn_check_memory(Size bytes, const char *what, const char *hint);
 
 /* Load OpenBLAS (with signals blocked) or raise a clear error. */
 void		rnn_require_blas(void);
