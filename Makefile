@@ -5,10 +5,22 @@
 #   make check-core             engine unit tests (test/core, no server needed)
 
 EXTENSION = rnn_ext
-EXTVERSION = 0.1
+# The version CREATE EXTENSION installs: default_version in rnn_ext.control,
+# installed by sql/rnn_ext--$(EXTVERSION).sql and reached from every older
+# version by the chain of upgrade scripts sql/rnn_ext--OLD--NEW.sql.
+EXTVERSION = 0.2
 
 MODULE_big = rnn_ext
-DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+# The install script of every version (CREATE EXTENSION rnn_ext VERSION '0.1'
+# still works) and every upgrade script (ALTER EXTENSION rnn_ext UPDATE).
+# The pg_regress tests live in sql/ too, hence the rnn_ext-- prefix.
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+ifneq ($(shell sed -n "s/^default_version = '\(.*\)'$$/\1/p" $(EXTENSION).control),$(EXTVERSION))
+$(error default_version in $(EXTENSION).control is not EXTVERSION = $(EXTVERSION))
+endif
+ifeq ($(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),)
+$(error sql/$(EXTENSION)--$(EXTVERSION).sql, the install script of EXTVERSION, is missing)
+endif
 
 CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
 	src/core/codec.o src/core/cell_tanh.o src/core/cell_gru.o \

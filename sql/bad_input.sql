@@ -127,6 +127,15 @@ SELECT rnn.import_model(repeat('x', 100 * 1024 * 1024), rnn.untrained_weights('{
 :e
 SELECT rnn.import_model(repeat('é', 201), rnn.untrained_weights('{}'), 'forecaster');
 :e
+-- The PL/pgSQL model functions refuse such a name as the C ones do.
+SELECT rnn.model_info(repeat('x', 100 * 1024 * 1024));
+:e
+SELECT rnn.drop_model(repeat('x', 100 * 1024 * 1024));
+:e
+SELECT rnn.revoke_model(repeat('é', 201), 'public');
+:e
+SELECT rnn.deploy_model('');
+:e
 
 -- Hyper-parameters out of range.
 SELECT * FROM rnn.train_forecaster('x', 'r', 'ts', 'v', learning_rate => 0);
@@ -204,6 +213,12 @@ SELECT rnn.predict_next('no_such_model', v ORDER BY ts) FROM r;
 SELECT * FROM rnn.evaluate('no_such_model', 'r');
 :e
 SELECT rnn.model_config('ok', 99);
+:e
+SELECT rnn.model_info('ok', 99);
+:e
+SELECT rnn.revoke_model('no_such_model', 'public');
+:e
+SELECT rnn.revoke_model(NULL, 'public');
 :e
 
 -- The model store: NULLs, bad metadata, and metadata the owner tampered with.

@@ -7,7 +7,7 @@
  *   rnn.import_model(name, weights, kind, info)      -> int (new version)
  *
  * The rest of the model store (rnn.model_info, rnn.drop_model,
- * rnn.export_model, rnn.model_list) is plain SQL in sql/rnn_ext--0.1.sql.
+ * rnn.export_model, rnn.model_list) is plain SQL in sql/rnn_ext--0.2.sql.
  */
 #include "postgres.h"
 

@@ -2,7 +2,7 @@
  * model_store.c -- reading and writing rows of rnn.models through SPI.
  *
  * Everything runs with the caller's rights: row-level security on
- * rnn.models and its ownership trigger (see sql/rnn_ext--0.1.sql) decide
+ * rnn.models and its ownership trigger (see sql/rnn_ext--0.2.sql) decide
  * who may add a version under a name, so C code cannot bypass them.
  *
  * Versions: each store of a name inserts version max(version) + 1.  Two
@@ -174,6 +174,10 @@ rnn_lookup_model(const char *name, int32 version, bool missing_ok, RnnModelRow *
 	}
 	SPI_finish();
 
+	/*
+	 * rnn._raise_model_not_found (sql/rnn_ext--0.2.sql) raises these same
+	 * errors for the PL/pgSQL model functions: keep the two in step.
+	 */
 	if (!found && !missing_ok)
 	{
 		if (version > 0)

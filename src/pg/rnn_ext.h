@@ -103,6 +103,8 @@ int32		rnn_store_model(const RnnStoreRequest *req, int64 *id);
  * characters.  Training calls it before it reads any data; the model store
  * and lookups call it too, so an over-long name is refused without being
  * echoed back (a 100 MB name would otherwise come back in the message).
+ * rnn._raise_model_not_found raises the same error for the PL/pgSQL model
+ * functions.
  */
 void		rnn_check_model_name(const char *name);
 
