@@ -69,9 +69,10 @@ def main():
     epochs, fit_s, series, windows, beats = cur.fetchone()
     total = time.time() - t0
     read_s = total - fit_s
-    print(f"train_forecaster: {total:.0f} s in all; reading, checking and scaling "
-          f"{rows:,} rows, the ridge start over every training window and the metrics over every "
-          f"validation window {read_s:.0f} s ({rows / max(read_s, 1e-9):,.0f} rows/s); "
+    print(f"train_forecaster: {total:.0f} s in all; reading, checking, ordering and scaling "
+          f"{rows:,} rows, the ridge start (at most 250,000 evenly spaced training windows) and "
+          f"the metrics (at most 100,000 validation windows) {read_s:.1f} s "
+          f"({rows / max(read_s, 1e-9):,.0f} rows/s); "
           f"training {fit_s / max(epochs, 1):.1f} s per epoch of {args.batches} batches of 256 "
           f"windows ({epochs} epochs); {series:,} series, {windows:,} training windows; "
           f"validation beats naive: {beats}")
