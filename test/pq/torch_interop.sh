@@ -8,10 +8,20 @@
 #   2. a classifier built and trained a few Adam steps in PyTorch
 #      (unidirectional LSTM, mean pooling) and imported with
 #      rnn.import_model scores the same in SQL as in PyTorch, to 1e-5;
-#   3. a forecaster trained in SQL exports to a state_dict that loads
-#      strictly into the PyTorch module with the engine's parameter count
-#      (outputs are not compared: they need the window normalization of
-#      rnn.models.normalization, see README).
+#   3. forecasters trained in SQL (3 series at different scales), exported
+#      with rnn.model_info as meta: `rnn_torch.py forecast` gives the same
+#      value, lo and hi as rnn.forecast for every series and step, within
+#      1e-5 absolute or 1e-4 relative (why: see section 3 below), for
+#        a. a GRU with the defaults (window normalization, skip path),
+#        b. the same through --values for one series, at another level,
+#        d. a 2-layer LSTM with a covariate,
+#        e. a tanh RNN with normalization => 'series' and no skip path, on
+#           another relation with a series the model has not seen;
+#      and (c) Forecaster.examples (windows in network units, for training
+#      in PyTorch) gives rnn.evaluate's mse_normalized over every window;
+#   4. a forecaster built and trained in PyTorch with Forecaster, imported
+#      with rnn.import_model (info from `import --info`): rnn.forecast gives
+#      the PyTorch forecasts, within the same tolerance.
 #
 # Every test is skipped ("ok N # SKIP") when /usr/bin/python3 has no torch.
 # Needs a running server (PGHOST/PGPORT/PGUSER as set by pg_virtualenv) on
@@ -34,9 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..5"
+echo "1..10"
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    for i in 1 2 3 4 5; do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
+    for i in $(seq 1 10); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
     exit 0
 fi
 OUT=$(mktemp -d /tmp/rnn_torch.XXXXXX)
@@ -142,19 +152,212 @@ else
     tap FAIL "imported PyTorch model: rnn.sentiment matches PyTorch to 1e-5"
 fi
 
-# 3. a forecaster's state_dict
+# 3. forecasters: `rnn_torch.py forecast` (the Forecaster module around the
+# exported network) against rnn.forecast, row for row.  The series follow
+# the logistic map (chaotic, so the ridge-started skip path cannot explain
+# them and the recurrent part does real work) at three scales: around 100,
+# 0.5 and -20, with different spreads, so per-series z-scoring matters.
+#
+# Tolerance: a number passes when it is within 1e-5 absolutely OR 1e-4
+# relatively.  Both sides run the network in float32 (~6e-8 relative per
+# operation, ~1e-6 over a window in z-units), and the result is scaled back
+# by each series' std and shifted by its mean, so for a series around 100 a
+# float32 difference is ~1e-5 absolute but ~1e-7 relative; for values near
+# zero a relative bound alone would be meaningless.
 q "SET client_min_messages = warning;
-   CREATE TABLE s AS SELECT i AS t, sin(i / 5.0) + (i % 7) * 0.1 AS v FROM generate_series(1, 300) i;
-   SELECT version FROM rnn.train_forecaster('fc', 's', 't', 'v', hidden_size => 6, window_size => 16,
-          horizon => 3, epochs => 2)" >/dev/null
-q "COPY (SELECT encode(rnn.export_model('fc'), 'hex')) TO STDOUT" | "$PY" "$SCRIPT" export - "$OUT/fc.pt"
-want=$(q "SELECT rnn.model_config('fc') ->> 'parameters'")
-got=$("$PY" -c "
-import sys, importlib.util
-spec = importlib.util.spec_from_file_location('rnn_torch', '$SCRIPT')
+   CREATE TABLE lg AS
+   WITH RECURSIVE m(k, i, x) AS (
+     SELECT k, 1, (0.1 + 0.2 * k)::float8 FROM generate_series(1, 3) k
+     UNION ALL SELECT k, i + 1, 3.9 * x * (1 - x) FROM m WHERE i < 200)
+   SELECT 's' || k AS sensor, i AS t,
+          (ARRAY[100, 0.5, -20])[k] + (ARRAY[10, 0.3, 4])[k] * x AS v,
+          cos(i / 4.0) + k + x AS x
+     FROM m;
+   -- the last 20 rows of each series dropped, and a series no model has seen
+   CREATE TABLE lg_new AS
+   SELECT * FROM lg WHERE t <= 180
+   UNION ALL
+   SELECT 's9', i, 200 + 50 * sin(i / 3.0) + 5 * (i % 7), 0 FROM generate_series(1, 60) i;
+   SELECT version FROM rnn.train_forecaster('fc_gru', 'lg', 't', 'v', series_column => 'sensor',
+          cell => 'gru', hidden_size => 8, window_size => 16, horizon => 4,
+          epochs => 3, batch_size => 16, learning_rate => 0.02);
+   SELECT version FROM rnn.train_forecaster('fc_lstm', 'lg', 't', 'v', series_column => 'sensor',
+          feature_columns => '{x}', cell => 'lstm', num_layers => 2, hidden_size => 6,
+          window_size => 12, horizon => 3, epochs => 3, batch_size => 16, learning_rate => 0.02);
+   SELECT version FROM rnn.train_forecaster('fc_series', 'lg', 't', 'v', series_column => 'sensor',
+          cell => 'rnn', hidden_size => 8, window_size => 10, horizon => 2,
+          normalization => 'series', linear_skip => false,
+          epochs => 3, batch_size => 16, learning_rate => 0.02);" >/dev/null \
+  || echo "# training the forecasters failed"
+q "COPY (SELECT * FROM lg ORDER BY sensor, t) TO STDOUT CSV HEADER" >"$OUT/lg.csv"
+q "COPY (SELECT * FROM lg_new ORDER BY sensor, t) TO STDOUT CSV HEADER" >"$OUT/lg_new.csv"
+for m in fc_gru fc_lstm fc_series; do
+    q "COPY (SELECT encode(rnn.export_model('$m'), 'hex')) TO STDOUT" >"$OUT/$m.hex"
+    q "SELECT rnn.model_info('$m')" >"$OUT/$m.json"          # the meta: hyperparams, normalization
+done
+sql_fc() {      # sql_fc 'rnn.forecast(...)' [WHERE]: CSV series,step,value,lo,hi
+    q "COPY (SELECT series, step, value, lo, hi FROM $1 ${2:-} ORDER BY 1, 2) TO STDOUT CSV HEADER"
+}
+sql_fc "rnn.forecast('fc_gru')" >"$OUT/fc_gru.sql.csv"
+sql_fc "rnn.forecast('fc_gru', level => 0.8)" "WHERE series = 's2'" >"$OUT/fc_s2.sql.csv"
+sql_fc "rnn.forecast('fc_lstm')" >"$OUT/fc_lstm.sql.csv"
+sql_fc "rnn.forecast('fc_series', horizon => 1, relation => 'lg_new')" >"$OUT/fc_series.sql.csv"
+mse_sql=$(q "SELECT mse_normalized FROM rnn.evaluate('fc_gru', 'lg')")
+
+# The PyTorch side in one process (importing torch takes a second or two):
+# the CLI commands run through rnn_torch.main, as from a shell, each writing
+# its output to a file; errors go to fc.err.  Section 4's forecaster is
+# built, trained and saved here too.
+"$PY" - "$SCRIPT" "$OUT" >"$OUT/fc.stats" 2>>"$OUT/fc.err" <<'PYEOF'
+import sys, contextlib, importlib.util, traceback, torch
+spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
 rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
-net, _ = rt.load_pt('$OUT/fc.pt')
-print(sum(p.numel() for p in net.parameters()))" 2>&1)
-check "exported forecaster loads strictly with the engine's parameter count" "$want" "$got"
+O = sys.argv[2]
+
+def cli(outfile, *args):        # rnn_torch.py ARGS > outfile
+    try:
+        with open(outfile, "w") as f, contextlib.redirect_stdout(f):
+            rt.main(list(args))
+    except BaseException:
+        traceback.print_exc()
+
+def step(fn):
+    try:
+        fn()
+    except Exception:
+        traceback.print_exc()
+
+for m in ("fc_gru", "fc_lstm", "fc_series"):
+    cli("/dev/null", "export", O + "/%s.hex" % m, O + "/%s.pt" % m, "--meta", O + "/%s.json" % m)
+cli(O + "/fc_gru.py.csv", "forecast", O + "/fc_gru.pt", "--csv", O + "/lg.csv")
+cli(O + "/fc_lstm.py.csv", "forecast", O + "/fc_lstm.pt", "--csv", O + "/lg.csv")
+cli(O + "/fc_series.py.csv", "forecast", O + "/fc_series.pt", "--csv", O + "/lg_new.csv",
+    "--horizon", "1")
+
+def gru_checks():
+    fm = rt.load_forecaster(O + "/fc_gru.pt")
+    data = rt.read_series_csv(O + "/lg.csv", fm)
+    # how much of the last windows' forecasts the recurrent part makes
+    keys = list(data)
+    st = [fm.stats_for(k, data[k]) for k in keys]
+    x, skip, _ = fm.inputs(torch.stack([data[k][-fm.window:] for k in keys]),
+                           torch.stack([m for m, _ in st]), torch.stack([s for _, s in st]))
+    with torch.no_grad():
+        out, _ = fm.net.rnn(x)
+        rec = (fm.net.head(out[-1]) - fm.net.head.bias).abs().max().item()
+        lin = fm.net.skip(skip).abs().max().item()
+    print("recurrent %.3g %.3g" % (rec, lin))
+    # MSE over every window of Forecaster.examples, in z-units
+    ex = [fm.examples(data[k], k) for k in keys]
+    x = torch.cat([e[0] for e in ex], 1); skip = torch.cat([e[1] for e in ex])
+    y = torch.cat([e[2] for e in ex])
+    with torch.no_grad():
+        print("mse %r" % ((fm.net(x, skip).double() - y.double()) ** 2).mean().item())
+step(gru_checks)
+
+def torch_forecaster():
+    torch.manual_seed(5)
+    fm = rt.Forecaster.new(cell="gru", hidden_size=6, window=10, horizon=3, relation="lg",
+                           time_column="t", value_column="v", series_column="sensor")
+    data = rt.read_series_csv(O + "/lg.csv", fm)
+    fm.set_stats({k: r[:160] for k, r in data.items()})      # training part only
+    ex = [fm.examples(r[:160], k) for k, r in data.items()]
+    x = torch.cat([e[0] for e in ex], 1); skip = torch.cat([e[1] for e in ex])
+    y = torch.cat([e[2] for e in ex])
+    opt = torch.optim.Adam(fm.net.parameters(), lr=0.02)
+    for _ in range(30):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(fm.net(x, skip), y)
+        loss.backward(); opt.step()
+    fm.net.eval()
+    rt.save_forecaster(fm, O + "/fc_torch.pt")
+step(torch_forecaster)
+cli(O + "/fc_torch.hex", "import", O + "/fc_torch.pt", "-", "--hex", "--info", O + "/fc_torch.info")
+cli(O + "/fc_torch.py.csv", "forecast", O + "/fc_torch.pt", "--csv", O + "/lg.csv")
+PYEOF
+stat() { awk -v k="$1" '$1 == k { $1 = ""; print substr($0, 2) }' "$OUT/fc.stats"; }
+
+# compare SQL.csv PY.csv: "rows max_abs max_rel bad" (bad: numbers outside the tolerance)
+compare() {
+    "$PY" - "$1" "$2" <<'PYEOF' 2>&1
+import csv, sys
+a = {(r["series"], r["step"]): r for r in csv.DictReader(open(sys.argv[1]))}
+b = {(r["series"], r["step"]): r for r in csv.DictReader(open(sys.argv[2]))}
+if not a or set(a) != set(b):
+    print("0 nan nan keys-differ sql=%d py=%d" % (len(a), len(b))); sys.exit()
+mabs = mrel = 0.0; bad = 0
+for k in a:
+    for c in ("value", "lo", "hi"):
+        x, y = a[k][c], b[k][c]
+        if (x == "") != (y == ""):
+            bad += 1; continue
+        if x == "":
+            continue
+        x, y = float(x), float(y)
+        d = abs(x - y); r = d / abs(x) if x else (0.0 if d == 0 else float("inf"))
+        mabs = max(mabs, d); mrel = max(mrel, r)
+        if not (d <= 1e-5 or r <= 1e-4):
+            bad += 1
+print("%d %.3g %.3g %d" % (len(a), mabs, mrel, bad))
+PYEOF
+}
+# verdict DESCRIPTION SQL.csv PY.csv MIN_ROWS
+verdict() {
+    local res
+    res=$(compare "$2" "$3")
+    echo "# $res (rows, max |PyTorch - SQL| absolute, relative, numbers out of tolerance)"
+    set -- "$1" $res "$4"
+    if [ "${2:-0}" -ge "$6" ] 2>/dev/null && [ "${5:-1}" = 0 ]; then
+        tap OK "$1"
+    else
+        tap FAIL "$1"; [ -s "$OUT/fc.err" ] && sed 's/^/#   /' "$OUT/fc.err" && : >"$OUT/fc.err"
+    fi
+}
+
+# 3a. GRU, window normalization and skip path (the defaults), 3 series
+set -- $(stat recurrent)
+echo "# fc_gru, last windows: max |recurrent term| ${1:-?}, max |skip term| ${2:-?} (z-units)"
+verdict "GRU forecaster (3 series, window normalization, skip path): PyTorch value/lo/hi = rnn.forecast" \
+        "$OUT/fc_gru.sql.csv" "$OUT/fc_gru.py.csv" 12
+
+# 3b. the command as a user runs it: one series' values on the command line
+vals=$(q "SELECT string_agg(v::text, ',' ORDER BY t) FROM lg WHERE sensor = 's2'")
+"$PY" "$SCRIPT" forecast "$OUT/fc_gru.pt" --values "$vals" --series s2 --level 0.8 \
+    >"$OUT/fc_s2.py.csv" 2>>"$OUT/fc.err"
+verdict "rnn_torch.py forecast --values ... --series s2 --level 0.8 = rnn.forecast(level => 0.8) of s2" \
+        "$OUT/fc_s2.sql.csv" "$OUT/fc_s2.py.csv" 4
+
+# 3c. Forecaster.examples (training windows in network units) against the
+#     engine: the MSE over every window is rnn.evaluate's mse_normalized
+mse_py=$(stat mse)
+echo "# rnn.evaluate mse_normalized $mse_sql, PyTorch over Forecaster.examples ${mse_py:-?}"
+if "$PY" -c "import sys; a, b = float('$mse_sql'), float('$mse_py'); sys.exit(not abs(a - b) <= 1e-4 * abs(a))" 2>/dev/null; then
+    tap OK "Forecaster.examples: PyTorch MSE over every window = rnn.evaluate's mse_normalized (1e-4 relative)"
+else
+    tap FAIL "Forecaster.examples: PyTorch MSE over every window = rnn.evaluate's mse_normalized (1e-4 relative)"
+fi
+
+# 3d. LSTM, 2 layers, a covariate
+verdict "2-layer LSTM forecaster with a covariate: PyTorch value/lo/hi = rnn.forecast" \
+        "$OUT/fc_lstm.sql.csv" "$OUT/fc_lstm.py.csv" 9
+
+# 3e. normalization => 'series', no skip path, tanh cell, on another relation
+#     holding shorter series and one the model has not seen (own statistics)
+verdict "series normalization, no skip, unseen series: PyTorch = rnn.forecast(relation => ...)" \
+        "$OUT/fc_series.sql.csv" "$OUT/fc_series.py.csv" 4
+
+# 4. a forecaster built and trained 30 Adam steps in PyTorch (GRU, window
+#    normalization, skip path; statistics from the first 160 rows of each
+#    series), imported with rnn.import_model and the info `import --info`
+#    wrote: rnn.forecast gives the PyTorch forecasts
+imported=$(psql -X -q -At -d "$DB" -v blob="$(cat "$OUT/fc_torch.hex" 2>/dev/null)" \
+                -v info="$(cat "$OUT/fc_torch.info" 2>/dev/null)" 2>>"$OUT/fc.err" <<'SQL'
+SELECT rnn.import_model('fc_torch', decode(:'blob', 'hex'), 'forecaster', :'info');
+SQL
+)
+[ "$imported" = 1 ] || echo "# rnn.import_model of the PyTorch forecaster returned '$imported'"
+sql_fc "rnn.forecast('fc_torch')" >"$OUT/fc_torch.sql.csv" 2>>"$OUT/fc.err"
+verdict "forecaster trained in PyTorch, imported: rnn.forecast = PyTorch" \
+        "$OUT/fc_torch.sql.csv" "$OUT/fc_torch.py.csv" 9
 
 [ "$fails" -eq 0 ]
