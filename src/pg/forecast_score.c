@@ -679,10 +679,10 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 					sq = 0.0;
 
 		for (int i = 0; i < st->n; i++)
-			sum += st->v[i];
+			sum += (float) st->v[i];
 		mean = sum / st->n;
 		for (int i = 0; i < st->n; i++)
-			sq += (st->v[i] - mean) * (st->v[i] - mean);
+			sq += ((float) st->v[i] - mean) * ((float) st->v[i] - mean);
 		sd = sqrt(sq / st->n);
 		if (!(sd > 1e-8 * Max(1.0, fabs(mean))))
 			sd = 1.0;
@@ -703,16 +703,20 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	x = info->one_x;
 	out = info->one_out;
 	skip = info->one_skip;
-	base = info->shape.window_norm ? (float) ((v[W - 1] - mean) / sd) : 0.0f;
+	/*
+	 * The arithmetic of rnn.forecast step for step (values stored as float,
+	 * z-scored in double, rounded), so both give the same numbers.
+	 */
+	base = info->shape.window_norm ? (float) (((float) v[W - 1] - mean) / sd) : 0.0f;
 	for (int t = 0; t < W; t++)
-		x[t] = (float) ((v[t] - mean) / sd) - base;
+		x[t] = (float) (((float) v[t] - mean) / sd) - base;
 	for (int i = 0; i < K; i++)
 		skip[i] = x[W - K + i];
 	infer_windows(info->one, 1, W, x, skip, &length, out);
 
 	d = palloc(sizeof(Datum) * Hz);
 	for (int h = 0; h < Hz; h++)
-		d[h] = Float8GetDatum((out[h] + base) * sd + mean);
+		d[h] = Float8GetDatum(((double) out[h] + base) * sd + mean);
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, Hz, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
 }
