@@ -184,6 +184,10 @@ EXCEPTION WHEN OTHERS THEN
     RAISE INFO 'sqlstate %: %', SQLSTATE, regexp_replace(SQLERRM, '\d+ kB of memory', 'N kB of memory');
 END
 $$;
+-- Reading counts too: 70,000 rows do not fit in 1MB.
+CREATE TABLE many_rows AS SELECT i AS t, i::float8 AS v FROM generate_series(1, 70000) i;
+SELECT * FROM rnn.train_forecaster('x', 'many_rows', 't', 'v', epochs => 0);
+DROP TABLE many_rows;
 RESET rnn.max_train_memory;
 
 -- Scoring arguments.
