@@ -313,7 +313,8 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 	const char *qtext = quote_identifier(a->text_column);
 	const char *qlabel = quote_identifier(a->label_column);
 	StringInfoData sql;
-	MemoryContext old;
+	MemoryContext old,
+				row_cxt;
 	Portal		portal;
 	LabelSort  *sorted;
 	char	  **by_text;
@@ -394,13 +395,19 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 	ex->text = MemoryContextAllocHuge(data_cxt, ex->text_cap);
 	ex->text_off[0] = 0;
 
+	/*
+	 * Detoasted texts, their UTF-8 conversions and labels live for one row:
+	 * kept in data_cxt they would add up to the whole table.  The arrays
+	 * below grow with repalloc, which stays in data_cxt.
+	 */
+	row_cxt = AllocSetContextCreate(data_cxt, "rnn train_classifier row", ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
 		CHECK_FOR_INTERRUPTS();
 		if (SPI_processed == 0)
 			break;
-		old = MemoryContextSwitchTo(data_cxt);
+		old = MemoryContextSwitchTo(row_cxt);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[r];
@@ -419,6 +426,7 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 			RnnTokStatus tst;
 			int			cls;
 
+			MemoryContextReset(row_cxt);
 			if (tnull || lnull)
 			{
 				ex->skipped_null++;
@@ -472,6 +480,7 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
 	}
+	MemoryContextDelete(row_cxt);
 	SPI_cursor_close(portal);
 	SPI_finish();
 }
