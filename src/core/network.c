@@ -267,58 +267,41 @@ rnn_zero_grad(RnnTrainer *tr)
 /*
  * dst (cols) += column sums of m (rows, cols), and dst2 likewise when not
  * NULL (LSTM and tanh cells: the b_ih and b_hh gradients are the same sums).
- * 64 columns at a time are summed in registers over all rows.
+ * m is read once, row after row, into a block of up to 512 column sums
+ * held in L1 (blocks of columns read in turn would stride through m and
+ * defeat the prefetcher: 8% of an LSTM-64 training step); each column is
+ * still summed in row order.
  */
 static void
 add_colsum2(float *dst, float *dst2, const float *m, size_t rows, int cols)
 {
 	enum
 	{
-		NV = 8					/* vectors per column block */
+		BLOCK = 512
 	};
+	float		acc[BLOCK];
 
-	for (int c0 = 0; c0 < cols; c0 += NV * RNN_VW)
+	for (int c0 = 0; c0 < cols; c0 += BLOCK)
 	{
-		v8f			acc[NV];
-		int			nv = (cols - c0 + RNN_VW - 1) / RNN_VW;
+		int			nc = cols - c0 < BLOCK ? cols - c0 : BLOCK;
 
-		if (nv > NV)
-			nv = NV;
-		for (int v = 0; v < NV; v++)
-			acc[v] = v8_set1(0.0f);
-		if (nv == NV && cols - c0 >= NV * RNN_VW)
+		memset(acc, 0, sizeof(float) * nc);
+		for (size_t r = 0; r < rows; r++)
 		{
-			for (size_t r = 0; r < rows; r++)
-			{
-				const float *row = m + r * cols + c0;
+			const float *row = m + r * cols + c0;
 
-				for (int v = 0; v < NV; v++)
-					acc[v] += v8_load(row + v * RNN_VW, RNN_VW);
+			for (int c = 0; c < nc; c += RNN_VW)
+			{
+				int			n = nc - c < RNN_VW ? nc - c : RNN_VW;
+
+				v8_store(acc + c, v8_load(acc + c, n) + v8_load(row + c, n), n);
 			}
 		}
-		else
+		for (int c = 0; c < nc; c++)
 		{
-			for (size_t r = 0; r < rows; r++)
-			{
-				const float *row = m + r * cols;
-
-				for (int v = 0; v < nv; v++)
-				{
-					int			c = c0 + v * RNN_VW;
-					int			n = cols - c < RNN_VW ? cols - c : RNN_VW;
-
-					acc[v] += v8_load(row + c, n);
-				}
-			}
-		}
-		for (int v = 0; v < nv; v++)
-		{
-			int			c = c0 + v * RNN_VW;
-			int			n = cols - c < RNN_VW ? cols - c : RNN_VW;
-
-			v8_store(dst + c, v8_load(dst + c, n) + acc[v], n);
+			dst[c0 + c] += acc[c];
 			if (dst2)
-				v8_store(dst2 + c, v8_load(dst2 + c, n) + acc[v], n);
+				dst2[c0 + c] += acc[c];
 		}
 	}
 }
