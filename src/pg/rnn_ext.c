@@ -77,8 +77,9 @@ _PG_init(void)
 
 	DefineCustomIntVariable("rnn.max_train_memory",
 							"Sets the maximum memory one training run may use.",
-							"Covers the weights, gradients, optimizer moments and "
-							"activations kept for backpropagation.",
+							"Covers the rows read (a forecaster's while they are put "
+							"in order, also for rnn.evaluate), the weights, gradients, "
+							"optimizer moments and activations kept for backpropagation.",
 							&rnn_max_train_memory_kb,
 							1024 * 1024, 1024, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
