@@ -4,33 +4,36 @@
 Two tables, figures only (no timed assertions):
 
 (a) Rows: 1M, 2M, 4M, 8M rows (1,000 hourly readings a series, 1,000 to
-    8,000 series, scale.py's data), one GRU-64 forecaster each (window 48,
-    horizon 24, batch 256, validation_fraction 0.2, 3 epochs) with
-    batches_per_epoch proportional to rows (--bpe-per-million, default 40,
-    i.e. about 1.3% of the training windows an epoch), so every phase should
-    cost the same per million rows.  The call is split with the epoch
-    NOTICEs, timed as they arrive (the server flushes each one):
+    8,000 series, scale.py's data, stored in time order), one GRU-64
+    forecaster each (window 48, horizon 24, batch 256, validation_fraction
+    0.2, 3 epochs) with batches_per_epoch proportional to rows
+    (--bpe-per-million, default 40: about 1.4% of the training windows an
+    epoch), so every phase should cost the same per million rows.  The call
+    is split with the epoch NOTICEs, stamped as they arrive (the server
+    flushes each one):
 
       read+prepare  query start -> the fit starts: the SPI read (ORDER BY
                     series, time), checks, statistics, and the ridge start
                     over every training window;
-      epoch         the epoch's batches alone: with batches_per_epoch, each
-                    epoch (and the fit's start, "epoch 0") also scores a
-                    fixed 20,000 validation windows for early stopping;
-                    that pass, V = e1 - (e2 - e1) where e_k is the time of
-                    epoch k's NOTICE from the fit's start, is subtracted;
+      epoch         the epoch's batches alone.  With batches_per_epoch each
+                    epoch also scores the same 20,000 validation windows for
+                    early stopping, whatever the rows: an epoch of one batch
+                    on the first table measures that (v1 = V + one batch),
+                    and with step = e_k - e_(k-1) = V + bpe x batch (k >= 2),
+                    the batches are bpe x (step - v1) / (bpe - 1);
       after fit     the metrics over 20,000 training windows and every
-                    validation window (O(rows)), and storing the model.
+                    validation window (O(rows)), the conformal quantiles,
+                    and storing the model.
 
     The fit's start is the last epoch's NOTICE minus the fit seconds the call
-    returns.  Each figure is the minimum over --repeat calls.
+    returns.
 
 (b) Hidden size 32..512 on the 1M-row table, GRU, validation_fraction 0
     (no validation pass: an epoch is its batches alone), a fixed
-    --hidden-bpe batches of 256 an epoch, 2 epochs; seconds per epoch is
-    the smaller of the two epochs (and over --repeat calls).  FLOPs count
-    the matrix products only (gate elementwise work, Adam and data loading
-    excluded), forward + backward = 3 x forward:
+    --hidden-bpe batches of 256 an epoch, 2 epochs.  FLOPs count the matrix
+    products only (gate elementwise work, Adam and data loading excluded),
+    forward + backward = 3 x forward (backward: one product for the weight
+    gradient and one for the input/state gradient per forward product):
 
       per window: 3 x [ T x 2 x 3H x (I + H)        GRU: input and recurrent
                                                     products of 3 gates
@@ -40,12 +43,20 @@ Two tables, figures only (no timed assertions):
     with T = window = 48 steps, I = 1 input channel, horizon 24.  If time
     tracked FLOPs, time ratio / FLOP ratio would stay near 1.
 
+Times are the backend's CPU seconds, read from /proc/<pid>/schedstat (run it
+on the database host), because the machine's CPUs may be shared: another
+process's load stretches wall time, not CPU time.  Wall seconds are printed
+beside them.  Each figure is the minimum over --repeat calls (and, in (b),
+over the two epochs of a call).
+
 Usage: growth.py [--quick] [--rows 1,2,4,8] [--readings 1000]
                  [--hidden 32,64,128,256,512] [--repeat N] [--keep]
-                 [--no-rows] [--no-hidden]
-  --quick   rows 0.25,0.5,1 (millions), hidden 32,64,128,256, repeat 1
+                 [--no-rows] [--no-hidden] [--bpe-per-million 40]
+                 [--hidden-bpe 20] [--rows-hidden 64] [--epochs 3]
+  --quick   rows 0.25,0.5,1 (millions), hidden 32..256 on 0.25M rows,
+            one call a point (about a minute)
 Connects with the usual PG* environment variables.  The default run takes
-about 15 minutes on 2 shared cores.
+about 10 minutes (2 cores).
 """
 import argparse
 import bisect
@@ -357,11 +368,14 @@ def hidden_table(sess, args):
     print("Seconds per epoch: backend CPU (schedstat), min over epochs and calls; wall beside it.")
     print()
     print("| hidden | s/epoch (CPU) | s/epoch (wall) | GFLOP/epoch | GFLOP/s (CPU) | time vs H=%d | FLOPs vs H=%d |"
-          " time ratio / FLOP ratio |" % (h0, h0))
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          " time ratio / FLOP ratio | same, vs the previous row |" % (h0, h0))
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    prev = results[0]
     for h, t, w, f in results:
-        print("| %d | %.2f | %.2f | %.1f | %.1f | %.2fx | %.2fx | %.2f |"
-              % (h, t, w, f / 1e9, f / 1e9 / t, t / t0, f / f0, (t / t0) / (f / f0)))
+        print("| %d | %.2f | %.2f | %.1f | %.1f | %.2fx | %.2fx | %.2f | %s |"
+              % (h, t, w, f / 1e9, f / 1e9 / t, t / t0, f / f0, (t / t0) / (f / f0),
+                 "%.2f" % ((t / prev[1]) / (f / prev[3])) if h != h0 else ""))
+        prev = (h, t, w, f)
     print()
     print("(FLOPs: 3 x [48 x 2 x 3H x (1 + H) + 2 x H x 24 + 2 x 48 x 24] per window, "
           "%d windows an epoch; matrix products only)" % (args.hidden_bpe * BATCH))

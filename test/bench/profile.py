@@ -17,14 +17,17 @@ training for later workloads are not profiled):
   forecast  SELECT * FROM rnn.forecast(<that model>): every series of the
             same table (--passes times);
   train     rnn.train_forecaster epochs on --train-rows million rows
-            (GRU-64, batch 256, --train-batches batches an epoch, 2 epochs,
-            validation_fraction 0.2, so each epoch also scores 20,000
-            validation windows): the fit only;
+            (GRU of --train-hidden units (64), batch 256, --train-batches
+            batches an epoch, 2 epochs, validation_fraction 0, so there is
+            no validation pass): the fit only;
   sentiment SELECT count(rnn.sentiment(m, body)) FROM t, serial, over
             --sentiment-rows rows of generated text (about 21 words a row
             from a 20,000-word vocabulary) with a bidirectional GRU-128
             classifier (embedding 128) trained for one epoch on 4,000 of
             them (--passes times).
+
+Each phase also gives the backend's CPU time and its time runnable but
+waiting for a CPU (/proc/<pid>/schedstat): the CPUs may be shared.
 
 Needs root (perf record -p), perf, and the server on this machine.  The
 postgres binary of Debian is stripped: its static functions show as
@@ -32,7 +35,7 @@ addresses; rnn_ext.so is built with -g (PGXS) and OpenBLAS has its symbols.
 
 Usage: profile.py [--workloads read,forecast,train,sentiment] [--top 12]
                   [--freq 999] [--read-rows 4] [--train-rows 1]
-                  [--train-batches 200] [--sentiment-rows 50000]
+                  [--train-batches 200] [--train-hidden 64] [--sentiment-rows 50000]
                   [--passes 2] [--keep] [--dir DIR]
 Connects with the usual PG* environment variables.
 """
@@ -44,8 +47,9 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
+
+import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from growth import Session, SyncCursor  # noqa: E402
@@ -60,18 +64,10 @@ def now():
 # perf
 
 class Perf:
-    """perf record on a backend, plus its /proc schedstat every 20 ms (time
-    on a CPU and time runnable but waiting for one: this machine's CPUs are
-    shared, so a phase's wall time is not all its own work)."""
+    """perf record on a backend, from construction to stop()."""
 
     def __init__(self, pid, path, freq):
         self.path = path
-        self.freq = freq
-        self.pid = pid
-        self.sched = []
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
         self.proc = subprocess.Popen(
             ["perf", "record", "-e", "cpu-clock", "-F", str(freq), "-g", "-k", "CLOCK_MONOTONIC",
              "-p", str(pid), "-o", path],
@@ -80,25 +76,9 @@ class Perf:
         if self.proc.poll() is not None:
             sys.exit("perf record failed: %s" % self.proc.stderr.read().decode())
 
-    def _sample(self):
-        while self.running:
-            with open("/proc/%d/schedstat" % self.pid) as f:
-                on_cpu, waiting = f.read().split()[:2]
-            self.sched.append((now(), int(on_cpu) / 1e9, int(waiting) / 1e9))
-            time.sleep(0.02)
-
-    def sched_between(self, start, stop):
-        """(seconds on a CPU, seconds waiting for one) between start and stop."""
-        def at(t):
-            return min(self.sched, key=lambda s: abs(s[0] - t))
-        a, b = at(start), at(stop)
-        return b[1] - a[1], b[2] - a[2]
-
     def stop(self):
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait()
-        self.running = False
-        self.thread.join()
 
 
 # "  12.34%  rnn_ext.so  [.] cell_gru_forward   -   -" (the dashes: IPC columns)
@@ -129,14 +109,41 @@ def report(path, start, stop, top, freq):
     return cpu, rows[:top], sorted(by_dso.items(), key=lambda kv: -kv[1])
 
 
+CHILD = re.compile(r"^\s*([0-9.]+)%\s+([0-9.]+)%\s+(\S+)\s+\[(.)\]\s+(\S+)")
+
+# Where a workload's time goes, by inclusive time of these functions: the
+# phases of the rnn_ext entry points, and PostgreSQL's sort and executor.
+INCLUSIVE = ("fc_read", "fc_compute_stats", "fc_apply_stats", "fc_fit_linear", "rnn_fit",
+             "rnn_forward", "rnn_backward", "rnn_optim_step", "fc_score_windows",
+             "conformal_quantiles", "rnn_store_model", "read_row", "infer_windows",
+             "rnn_infer", "rnn_tokenize", "rnn_classifier_probs", "PortalRunFetch", "tuplesort_puttupleslot",
+             "tuplesort_performsort", "tuplesort_gettupleslot", "ExecScan", "SPI_getvalue",
+             "SPI_getbinval", "heap_getnextslot")
+
+
+def inclusive(path, start, stop):
+    """Inclusive (children) shares of the INCLUSIVE functions present."""
+    out = subprocess.run(
+        ["perf", "report", "-i", path, "--stdio", "--children", "--sort", "dso,symbol",
+         "-g", "none", "--percent-limit", "1", "--time", "%.6f,%.6f" % (start, stop)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        mm = CHILD.match(line)
+        if mm and mm.group(5) in INCLUSIVE and mm.group(5) not in found:
+            found[mm.group(5)] = float(mm.group(1))
+    return sorted(found.items(), key=lambda kv: -kv[1])
+
+
 def short_dso(d):
     d = os.path.basename(d)
     return re.sub(r"\.so[.0-9]*$", "", d)
 
 
-def print_phase(title, perf, start, stop, args):
+def print_phase(sess, title, perf, start, stop, args):
     cpu, rows, by_dso = report(perf.path, start, stop, args.top, args.freq)
-    on_cpu, waiting = perf.sched_between(start, stop)
+    on_cpu = sess.clock.at(stop)[0] - sess.clock.at(start)[0]
+    waiting = sess.clock.at(stop)[1] - sess.clock.at(start)[1]
     wall = stop - start
     print("### %s" % title)
     print()
@@ -149,6 +156,10 @@ def print_phase(title, perf, start, stop, args):
         print("| %.1f | %s | `%s` |" % (pct, short_dso(dso), sym))
     print()
     print("by library: " + ", ".join("%s %.1f%%" % (short_dso(d), p) for d, p in by_dso[:6] if p >= 0.1))
+    print()
+    print("inclusive (self + callees; call chains through OpenBLAS's kernels are cut, so engine "
+          "functions miss most of their BLAS time): "
+          + ", ".join("%s %.0f%%" % kv for kv in inclusive(perf.path, start, stop)))
     print(flush=True)
 
 
@@ -168,14 +179,14 @@ def ensure_readings(sess, millions, keep):
     return table
 
 
-def train_call(sess, name, table, epochs, bpe, vf=0.2):
+def train_call(sess, name, table, epochs, bpe, vf=0.2, hidden=64):
     """Run train_forecaster; (query start, fit start, fit end, query end)."""
     del sess.conn.notices[:]
     t0 = now()
     sess.run("SELECT seconds FROM rnn.train_forecaster(%s, %s, 'ts', 'temp', series_column => 'sensor', "
-             "cell => 'gru', hidden_size => 64, window_size => 48, horizon => 24, epochs => %s, "
+             "cell => 'gru', hidden_size => %s, window_size => 48, horizon => 24, epochs => %s, "
              "batches_per_epoch => %s, batch_size => 256, validation_fraction => %s, patience => 0)",
-             (name, table, epochs, bpe, vf))
+             (name, table, hidden, epochs, bpe, vf))
     fit_s = sess.cur.fetchone()[0]
     t1 = now()
     # growth.TimedNotices stamps with perf_counter, which is CLOCK_MONOTONIC on Linux
@@ -190,9 +201,9 @@ def w_read(sess, args, perf_path):
     t0, fs, fe, t1 = train_call(sess, "profile_fc", table, 1, 1)
     perf.stop()
     label = "%gM rows" % args.read_rows
-    print_phase("read: train_forecaster read+prepare, %s (query start -> fit start)" % label,
+    print_phase(sess, "read: train_forecaster read+prepare, %s (query start -> fit start)" % label,
                 perf, t0, fs, args)
-    print_phase("read: train_forecaster after the fit, %s (metrics over every validation window, store)"
+    print_phase(sess, "read: train_forecaster after the fit, %s (metrics over every validation window, store)"
                 % label, perf, fe, t1, args)
     return table
 
@@ -207,18 +218,20 @@ def w_forecast(sess, args, perf_path, table):
         sess.cur.fetchall()
     t1 = now()
     perf.stop()
-    print_phase("forecast: SELECT * FROM rnn.forecast(...), %d series of 1,000 rows, %d pass(es), %.1f s a pass"
+    print_phase(sess, "forecast: SELECT * FROM rnn.forecast(...), %d series of 1,000 rows, %d pass(es), %.1f s a pass"
                 % (n_series, args.passes, (t1 - t0) / args.passes), perf, t0, t1, args)
 
 
 def w_train(sess, args, perf_path):
     table = ensure_readings(sess, args.train_rows, args.keep)
     perf = Perf(sess.pid, perf_path, args.freq)
-    t0, fs, fe, t1 = train_call(sess, "profile_train", table, 2, args.train_batches)
+    t0, fs, fe, t1 = train_call(sess, "profile_train", table, 2, args.train_batches, vf=0.0,
+                                hidden=args.train_hidden)
     perf.stop()
     sess.run("SELECT rnn.drop_model('profile_train')")
-    print_phase("train: train_forecaster fit, GRU-64, %gM rows, 2 epochs of %d batches of 256 (fit only)"
-                % (args.train_rows, args.train_batches), perf, fs, fe, args)
+    print_phase(sess, "train: train_forecaster fit, GRU-%d, %gM rows, 2 epochs of %d batches of 256, "
+                "no validation (fit only)"
+                % (args.train_hidden, args.train_rows, args.train_batches), perf, fs, fe, args)
     return table
 
 
@@ -250,9 +263,9 @@ def w_sentiment(sess, args, perf_path):
                  and sess.one("SELECT count(*) FROM rnn.models WHERE name = 'profile_gru'")[0] > 0)
     if not ready:
         t0 = now()
-        sess.run("DROP TABLE IF EXISTS profile_text")
+        sess.run("DROP TABLE IF EXISTS profile_text CASCADE")
         sess.run("CREATE TABLE profile_text (id int, positive boolean, body text)")
-        sync = __import__("psycopg2").connect("")
+        sync = psycopg2.connect("")
         with sync, sync.cursor() as c:
             c.copy_expert("COPY profile_text FROM STDIN", make_text(n))
         sync.close()
@@ -273,7 +286,7 @@ def w_sentiment(sess, args, perf_path):
         sess.cur.fetchall()
     t1 = now()
     perf.stop()
-    print_phase("sentiment: SELECT count(rnn.sentiment(m, body)) FROM t, %d rows, serial, %d pass(es), "
+    print_phase(sess, "sentiment: SELECT count(rnn.sentiment(m, body)) FROM t, %d rows, serial, %d pass(es), "
                 "%.0f rows/s" % (n, args.passes, n * args.passes / (t1 - t0)), perf, t0, t1, args)
 
 
@@ -285,6 +298,7 @@ def main():
     ap.add_argument("--read-rows", type=float, default=4.0, help="millions (read, forecast)")
     ap.add_argument("--train-rows", type=float, default=1.0, help="millions (train)")
     ap.add_argument("--train-batches", type=int, default=200)
+    ap.add_argument("--train-hidden", type=int, default=64)
     ap.add_argument("--sentiment-rows", type=int, default=50000)
     ap.add_argument("--passes", type=int, default=2, help="statements a forecast/sentiment profile runs")
     ap.add_argument("--keep", action="store_true", help="keep and reuse tables and models")
@@ -316,7 +330,7 @@ def main():
     if not args.keep:
         if table:
             sess.run("DROP TABLE %s" % table)
-        sess.run("DROP TABLE IF EXISTS profile_text")
+        sess.run("DROP TABLE IF EXISTS profile_text CASCADE")
         sess.run("SELECT rnn.drop_model(name) FROM (SELECT DISTINCT name FROM rnn.models "
                  "WHERE name IN ('profile_fc', 'profile_gru')) m")
 
