@@ -12,18 +12,18 @@ Two tables, figures only (no timed assertions):
     is split with the epoch NOTICEs, stamped as they arrive (the server
     flushes each one):
 
-      read+prepare  query start -> the fit starts: the SPI read (ORDER BY
-                    series, time), checks, statistics, and the ridge start
-                    over every training window;
+      read+prepare  query start -> the fit starts: the SPI read (one scan,
+                    rows put in order in C), checks, statistics, and the
+                    ridge start (at most 250,000 training windows);
       epoch         the epoch's batches alone.  With batches_per_epoch each
                     epoch also scores the same 20,000 validation windows for
                     early stopping, whatever the rows: an epoch of one batch
                     on the first table measures that (v1 = V + one batch),
                     and with step = e_k - e_(k-1) = V + bpe x batch (k >= 2),
                     the batches are bpe x (step - v1) / (bpe - 1);
-      after fit     the metrics over 20,000 training windows and every
-                    validation window (O(rows)), the conformal quantiles,
-                    and storing the model.
+      after fit     the metrics over 20,000 training windows and at most
+                    100,000 validation windows (so about constant past 2M
+                    rows), the conformal quantiles, and storing the model.
 
     The fit's start is the last epoch's NOTICE minus the fit seconds the call
     returns.

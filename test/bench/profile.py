@@ -11,9 +11,10 @@ training for later workloads are not profiled):
 
   read      rnn.train_forecaster on --read-rows million rows (scale.py's
             data, GRU-64, window 48, horizon 24, 1 epoch of 1 batch): two
-            phases, "read+prepare" (query start -> the fit starts: SPI read
-            sorted by series and time, checks, statistics, ridge start) and
-            "after fit" (metrics over every validation window, storing);
+            phases, "read+prepare" (query start -> the fit starts: SPI read,
+            rows put in order in C, checks, statistics, ridge start) and
+            "after fit" (metrics over at most 100,000 validation windows,
+            storing);
   forecast  SELECT * FROM rnn.forecast(<that model>): every series of the
             same table (--passes times);
   train     rnn.train_forecaster epochs on --train-rows million rows
@@ -203,7 +204,7 @@ def w_read(sess, args, perf_path):
     label = "%gM rows" % args.read_rows
     print_phase(sess, "read: train_forecaster read+prepare, %s (query start -> fit start)" % label,
                 perf, t0, fs, args)
-    print_phase(sess, "read: train_forecaster after the fit, %s (metrics over every validation window, store)"
+    print_phase(sess, "read: train_forecaster after the fit, %s (metrics over at most 100,000 validation windows, store)"
                 % label, perf, fe, t1, args)
     return table
 
