@@ -666,6 +666,34 @@ cmp_row_time(const void *a, const void *b, void *arg)
 	return (x > y) - (x < y);
 }
 
+/*
+ * Series ser's ser->n rows, given as indices idx into time and vals (C
+ * values a row): sorted by time (one pass when they came in order), spacing
+ * checked, values copied to data->values from ser->first on.
+ */
+static void
+order_series(FcData *data, const FcSpec *spec, FcSeries *ser, uint32 *idx,
+			 const int64 *time, const float *vals)
+{
+	int			C = data->n_channels;
+	bool		sorted = true;
+
+	for (int i = 1; i < ser->n && sorted; i++)
+		sorted = time[idx[i - 1]] <= time[idx[i]];
+	if (!sorted)
+		qsort_arg(idx, ser->n, sizeof(uint32), cmp_row_time, (void *) time);
+	for (int i = 0; i < ser->n; i++)
+	{
+		int64		t = time[idx[i]];
+
+		if (i > 0)
+			check_spacing(data, spec, ser->key, ser->last_time, t, &ser->step);
+		ser->last_time = t;
+		memcpy(data->values + (ser->first + i) * C, vals + (size_t) idx[i] * C,
+			   sizeof(float) * C);
+	}
+}
+
 void
 fc_read(const FcSpec *spec, FcData *data)
 {
@@ -721,25 +749,8 @@ fc_read(const FcSpec *spec, FcData *data)
 	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max(r.n_rows, 1) * C);
 	for (int s = 0; s < r.n_series; s++)
 	{
-		FcSeries   *ser = &data->series[s];
-		uint32	   *p = perm + ser->first;
-		bool		sorted = true;
-
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 1; i < ser->n && sorted; i++)
-			sorted = r.time[p[i - 1]] <= r.time[p[i]];
-		if (!sorted)
-			qsort_arg(p, ser->n, sizeof(uint32), cmp_row_time, r.time);
-		for (int i = 0; i < ser->n; i++)
-		{
-			int64		t = r.time[p[i]];
-
-			if (i > 0)
-				check_spacing(data, spec, ser->key, ser->last_time, t, &ser->step);
-			ser->last_time = t;
-			memcpy(data->values + (ser->first + i) * C, r.vals + (size_t) p[i] * C,
-				   sizeof(float) * C);
-		}
+		order_series(data, spec, &data->series[s], perm + data->series[s].first, r.time, r.vals);
 	}
 	data->n_points = r.n_rows;
 	if (r.time)
@@ -824,23 +835,13 @@ keep_row(Reader *r)
 	heap_set(s, C, i, t, row->v);
 }
 
-static int
-cmp_time_index(const void *a, const void *b, void *arg)
-{
-	const int64 *time = arg;
-	int64		x = time[*(const int *) a],
-				y = time[*(const int *) b];
-
-	return (x > y) - (x < y);
-}
-
 void
 fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 {
 	Reader		r;
 	ReadSeries **all;
 	int			C;
-	int		   *order;
+	uint32	   *order;
 
 	memset(data, 0, sizeof(FcData));
 	memset(&r, 0, sizeof(Reader));
@@ -856,7 +857,7 @@ fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 	data->series = palloc0(sizeof(FcSeries) * Max(r.n_series, 1));
 	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max((size_t) r.n_series * keep * C, 1));
 	data->stats_ready = true;
-	order = palloc(sizeof(int) * keep);
+	order = palloc(sizeof(uint32) * keep);
 	for (int j = 0; j < r.n_series; j++)
 	{
 		ReadSeries *rs = all[j];
@@ -867,17 +868,7 @@ fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 		s->first = data->n_points;
 		for (int i = 0; i < rs->kept; i++)
 			order[i] = i;
-		qsort_arg(order, rs->kept, sizeof(int), cmp_time_index, rs->time);
-		for (int i = 0; i < rs->kept; i++)
-		{
-			int64		t = rs->time[order[i]];
-
-			if (i > 0)
-				check_spacing(data, spec, s->key, s->last_time, t, &s->step);
-			s->last_time = t;
-			memcpy(data->values + (data->n_points + i) * C, rs->v + (size_t) order[i] * C,
-				   sizeof(float) * C);
-		}
+		order_series(data, spec, s, order, rs->time, rs->v);
 		if (rs->has_dup && rs->kept > 0 && rs->dup_time >= rs->time[order[0]])
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
