@@ -244,6 +244,7 @@ typedef struct Reader
 	MemoryContext cxt;			/* where data lives (outside SPI) */
 	bool		has_missing;
 	ParsedRow	row;
+	struct varlena *detoasted;	/* the row's key, when it had to be copied */
 	Oid			collation;		/* for ordering series keys */
 
 	/* series: open addressing with linear probing, and by id */
@@ -284,6 +285,11 @@ parse_row(Reader *r, HeapTuple tup, TupleDesc desc)
 
 	row->key = "";
 	row->keylen = 0;
+	if (r->detoasted)
+	{
+		pfree(r->detoasted);	/* the previous row's */
+		r->detoasted = NULL;
+	}
 	if (spec->series_column)
 	{
 		Datum		k = SPI_getbinval(tup, desc, col++, &isnull);
@@ -295,8 +301,10 @@ parse_row(Reader *r, HeapTuple tup, TupleDesc desc)
 					 errmsg("series column \"%s\" is NULL in some rows", spec->series_column),
 					 errhint("Filter them out, e.g. with a view WHERE %s IS NOT NULL.",
 							 quote_identifier(spec->series_column))));
-		/* the ::text of the query is a plain in-line value: no copy */
+		/* usually a plain in-line value: no copy */
 		kt = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(k));
+		if ((Pointer) kt != DatumGetPointer(k))
+			r->detoasted = (struct varlena *) kt;
 		row->key = VARDATA_ANY(kt);
 		row->keylen = VARSIZE_ANY_EXHDR(kt);
 	}

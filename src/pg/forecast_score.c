@@ -704,8 +704,9 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	out = info->one_out;
 	skip = info->one_skip;
 	/*
-	 * The arithmetic of rnn.forecast step for step (values stored as float,
-	 * z-scored in double, rounded), so both give the same numbers.
+	 * The rounding of rnn.forecast step for step (values stored as float,
+	 * z-scored in double, rounded), so the two differ only by batched vs
+	 * single-sequence inference (~1e-7 relative).
 	 */
 	base = info->shape.window_norm ? (float) (((float) v[W - 1] - mean) / sd) : 0.0f;
 	for (int t = 0; t < W; t++)
