@@ -30,7 +30,9 @@
 -- PUBLIC stays).
 CREATE FUNCTION rnn._raise_model_not_found(model_name text, model_version int DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+-- VOLATILE, not IMMUTABLE: the planner folds immutable calls with constant
+-- arguments, even in a CASE branch that would never run, and this one raises
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF model_name IS NULL THEN
