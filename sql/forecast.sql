@@ -97,6 +97,20 @@ INSERT INTO shuffled SELECT sensor, ts, temp, hour_cos
   FROM readings_past WHERE ts = timestamp '2024-01-11 00:00' AND sensor = 'sensor_07';
 SELECT count(*) FROM rnn.forecast('temp', relation => 'shuffled');
 DROP TABLE shuffled;
+-- The same in time order, the duplicate stored next to its twin: the first
+-- of the two leaves the window as newer rows come, the second stays its
+-- first row, and that is still an error.
+CREATE TABLE ordered_dup AS
+SELECT * FROM (SELECT * FROM readings_past WHERE sensor = 'sensor_03'
+               UNION ALL
+               SELECT * FROM readings_past
+               WHERE sensor = 'sensor_03' AND ts = timestamp '2024-01-11 00:00') x
+ORDER BY ts;
+SELECT count(*) FROM rnn.forecast('temp', relation => 'ordered_dup');
+DELETE FROM ordered_dup
+WHERE ctid = (SELECT max(ctid) FROM ordered_dup WHERE ts = timestamp '2024-01-11 00:00');
+SELECT count(*) FROM rnn.forecast('temp', relation => 'ordered_dup');
+DROP TABLE ordered_dup;
 
 -- Backtest in plain SQL: at every hour, the forecast from the 48 hours up
 -- to it (NULL until 48 rows have been seen).

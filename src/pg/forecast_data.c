@@ -227,10 +227,11 @@ typedef struct ReadSeries
 	int			id;				/* order of first appearance */
 	int64		rows;			/* rows seen */
 	/* fc_read_tail only: the newest `keep` rows */
-	int			kept;			/* rows in the heap, <= keep */
-	int64	   *time;			/* (keep) min-heap on time */
+	int			kept;			/* rows kept, <= keep */
+	int			head;			/* where the oldest is in time/v */
+	int64	   *time;			/* (keep) a ring buffer in time order */
 	float	   *v;				/* (keep, C), moved along with time */
-	int64		dup_time;		/* a time seen twice at the heap's edge */
+	int64		dup_time;		/* a time seen twice at the window's edge */
 	bool		has_dup;
 	double	   *count;			/* (C) Welford over the non-missing values */
 	double	   *mean;
@@ -774,16 +775,37 @@ fc_read(const FcSpec *spec, FcData *data)
 
 /*
  * fc_read_tail: forecasting needs the last rows of each series, not its
- * history.  The scan keeps, per series, the newest `keep` rows in a
- * min-heap on time, plus running statistics of every row (for series the
- * model was not trained on).  Memory is `keep` rows a series however long
- * the history; spacing and duplicates are checked within the kept rows.
+ * history.  The scan keeps, per series, the newest `keep` rows in a ring
+ * buffer sorted by time, plus running statistics of every row (for series
+ * the model was not trained on).  Rows usually come in time order: then
+ * each one overwrites the oldest, O(1); an older row is put in its place by
+ * shifting.  Memory is `keep` rows a series however long the history;
+ * spacing and duplicates are checked within the kept rows.
  */
-static void
-heap_set(ReadSeries *s, int C, int i, int64 t, const float *v)
+static inline int
+ring_at(const ReadSeries *s, int keep, int i)	/* i-th oldest kept row */
 {
-	s->time[i] = t;
-	memcpy(s->v + (size_t) i * C, v, sizeof(float) * C);
+	int			p = s->head + i;
+
+	return p < keep ? p : p - keep;
+}
+
+static inline void
+ring_set(ReadSeries *s, int C, int p, int64 t, const float *v)
+{
+	s->time[p] = t;
+	memcpy(s->v + (size_t) p * C, v, sizeof(float) * C);
+}
+
+/* a time seen twice at the window's edge: an error if still kept at the end */
+static void
+edge_duplicate(ReadSeries *s, int64 t)
+{
+	if (!s->has_dup || t > s->dup_time)
+	{
+		s->dup_time = t;
+		s->has_dup = true;
+	}
 }
 
 static void
@@ -791,9 +813,10 @@ keep_row(Reader *r)
 {
 	const ParsedRow *row = &r->row;
 	int			C = r->data->n_channels;
+	int			keep = r->keep;
 	ReadSeries *s = find_series(r);
 	int64		t = row->t;
-	int			i;
+	int			p;
 
 	s->rows++;
 	for (int c = 0; c < C; c++)
@@ -807,40 +830,59 @@ keep_row(Reader *r)
 			s->m2[c] += dlt * (x - s->mean[c]);
 		}
 
-	if (s->kept < r->keep)
+	if (s->kept == 0 || t > s->time[ring_at(s, keep, s->kept - 1)])
 	{
-		/* sift up */
-		for (i = s->kept++; i > 0 && s->time[(i - 1) / 2] > t; i = (i - 1) / 2)
-			heap_set(s, C, i, s->time[(i - 1) / 2], s->v + (size_t) ((i - 1) / 2) * C);
-		heap_set(s, C, i, t, row->v);
-		return;
-	}
-	if (t <= s->time[0])
-	{
-		/* older than every kept row; equal is a duplicate at the edge,
-		 * an error if that time is still kept at the end */
-		if (t == s->time[0] && (!s->has_dup || t > s->dup_time))
+		/* the newest so far: append, or overwrite the oldest */
+		if (s->kept < keep)
+			ring_set(s, C, ring_at(s, keep, s->kept++), t, row->v);
+		else
 		{
-			s->dup_time = t;
-			s->has_dup = true;
+			int64		dropped = s->time[s->head];
+
+			ring_set(s, C, s->head, t, row->v);
+			s->head = s->head + 1 < keep ? s->head + 1 : 0;
+			/* the row that dropped out had the time of the new oldest */
+			if (dropped == s->time[s->head])
+				edge_duplicate(s, dropped);
 		}
 		return;
 	}
-	/* replace the oldest: sift down */
-	for (i = 0;;)
+	if (s->kept == keep && t <= s->time[s->head])
 	{
-		int			k = 2 * i + 1;
-
-		if (k >= s->kept)
-			break;
-		if (k + 1 < s->kept && s->time[k + 1] < s->time[k])
-			k++;
-		if (s->time[k] >= t)
-			break;
-		heap_set(s, C, i, s->time[k], s->v + (size_t) k * C);
-		i = k;
+		/* older than every kept row; equal is a duplicate at the edge */
+		if (t == s->time[s->head])
+			edge_duplicate(s, t);
+		return;
 	}
-	heap_set(s, C, i, t, row->v);
+	/* in between: after the kept rows at or before t, shifting the newer */
+	for (p = s->kept; p > 0 && s->time[ring_at(s, keep, p - 1)] > t; p--)
+		;
+	if (s->kept < keep)
+	{
+		for (int i = s->kept; i > p; i--)
+		{
+			int			from = ring_at(s, keep, i - 1);
+
+			ring_set(s, C, ring_at(s, keep, i), s->time[from], s->v + (size_t) from * C);
+		}
+		ring_set(s, C, ring_at(s, keep, p), t, row->v);
+		s->kept++;
+	}
+	else
+	{
+		/* full: the oldest drops out, rows 1 .. p-1 move down one */
+		int64		dropped = s->time[s->head];
+
+		for (int i = 0; i < p - 1; i++)
+		{
+			int			from = ring_at(s, keep, i + 1);
+
+			ring_set(s, C, ring_at(s, keep, i), s->time[from], s->v + (size_t) from * C);
+		}
+		ring_set(s, C, ring_at(s, keep, p - 1), t, row->v);
+		if (dropped == s->time[s->head])
+			edge_duplicate(s, dropped);
+	}
 }
 
 void
@@ -875,7 +917,7 @@ fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 		s->n = s->n_train = rs->kept;
 		s->first = data->n_points;
 		for (int i = 0; i < rs->kept; i++)
-			order[i] = i;
+			order[i] = ring_at(rs, keep, i);	/* in time order already */
 		order_series(data, spec, s, order, rs->time, rs->v);
 		if (rs->has_dup && rs->kept > 0 && rs->dup_time >= rs->time[order[0]])
 			ereport(ERROR,
