@@ -119,9 +119,10 @@ def timed(fn, repeat):
 SQL = "SELECT rnn.sentiment('scoring_gru', body) FROM scoring_t"
 
 
-def sql_scan(conn, workers):
+def sql_scan(conn, workers, leader=True):
     cur = conn.cursor()
     cur.execute("SET max_parallel_workers_per_gather = %d" % workers)
+    cur.execute("SET parallel_leader_participation = %s" % ("on" if leader else "off"))
     cur.execute(SQL)
     rows = cur.fetchall()
     cur.close()
@@ -223,11 +224,16 @@ def main():
     cur.fetchall()
 
     res = {}
-    for workers in (0, 2):
-        med, times = timed(lambda: sql_scan(conn, workers), args.repeat)
-        res["sql%d" % workers] = args.rows / med
-        print("SQL, %d workers: %s s -> %.0f rows/s" % (workers, " ".join("%.2f" % t for t in times),
-                                                         args.rows / med), flush=True)
+    # (workers, leader participates): with 2 workers and the leader scanning
+    # too, three processes share the machine's cores
+    for workers, leader in ((0, True), (1, True), (2, True), (2, False)):
+        med, times = timed(lambda: sql_scan(conn, workers, leader), args.repeat)
+        key = "sql%d%s" % (workers, "" if leader else "x")
+        res[key] = args.rows / med
+        print("SQL, %d workers%s: %s s -> %.0f rows/s"
+              % (workers, "" if leader else " (leader only gathers)",
+                 " ".join("%.2f" % t for t in times), args.rows / med), flush=True)
+    cur.execute("RESET parallel_leader_participation")
     plan = explain(conn, 2)
     print("EXPLAIN (ANALYZE) with max_parallel_workers_per_gather = 2:")
     for line in plan:
@@ -289,7 +295,9 @@ def main():
     print("| measure | rows/s | ratio |")
     print("| --- | ---: | ---: |")
     print("| SELECT rnn.sentiment, serial | %.0f | |" % res["sql0"])
-    print("| SELECT rnn.sentiment, 2 parallel workers | %.0f | %.2fx serial |" % (res["sql2"], res["sql2"] / res["sql0"]))
+    print("| SELECT rnn.sentiment, 1 parallel worker + leader | %.0f | %.2fx serial |" % (res["sql1"], res["sql1"] / res["sql0"]))
+    print("| SELECT rnn.sentiment, 2 parallel workers + leader | %.0f | %.2fx serial |" % (res["sql2"], res["sql2"] / res["sql0"]))
+    print("| SELECT rnn.sentiment, 2 parallel workers, leader only gathers | %.0f | %.2fx serial |" % (res["sql2x"], res["sql2x"] / res["sql0"]))
     if "torch1" in res:
         for key, label in (("torch1", "PyTorch, one row at a time"),
                            ("client256", "psycopg2 client, PyTorch batches of 256")):
