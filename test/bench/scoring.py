@@ -7,8 +7,9 @@ rnn.untrained_weights: throughput does not depend on the values), and prints
 rows/s of
 
   (i)   SELECT rnn.sentiment('m', body) FROM t, all rows fetched by the
-        client, serial (max_parallel_workers_per_gather = 0) and with 2
-        parallel workers, with the EXPLAIN of the parallel plan;
+        client, serial (max_parallel_workers_per_gather = 0), with 1 and 2
+        parallel workers, and with 2 workers while the leader only gathers,
+        with the EXPLAIN of the parallel plan;
   (ii)  PyTorch scoring one row at a time (the texts already in Python);
   (iii) a psycopg2 client fetching the rows (named cursor) and scoring them
         with PyTorch in batches of 256 (packed sequences, no padding work);
@@ -18,11 +19,12 @@ into an equivalent torch module (state_dict order, names from
 rnn.weights_info).  The PyTorch scores of the first rows are checked against
 rnn.sentiment's.  No timed assertions; figures are medians of --repeat runs.
 
-Measured (2 shared cores, 200,000 rows, 21 words a row, 1 thread each):
-SQL serial 7,300 rows/s (4,100 before rnn_infer_prepare), 2 workers 11,000
-(1.5x: on this machine two independent backends also slow each other by
-1.35-1.5x, plain arithmetic too); PyTorch one row at a time 890 rows/s;
-psycopg2 + PyTorch batches of 256 4,260 rows/s.
+Measured (2 cores, 200,000 rows, 21 words a row, 1 thread each, no other
+load): SQL serial 7,500 rows/s (4,100 before rnn_infer_prepare); 1 worker +
+leader 14,300, 2 workers + leader 14,200, 2 workers with the leader only
+gathering 16,100 (1.9-2.1x; with another session busy on the machine the
+same scan gave 1.5x); PyTorch one row at a time 900 rows/s; psycopg2 +
+PyTorch batches of 256 5,900 rows/s.
 
 Usage: scoring.py [--rows N] [--repeat K] [--torch-rows N] [--threads N]
                   [--data DIR] [--keep]
