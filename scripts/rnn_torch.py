@@ -257,14 +257,17 @@ def save_pt(net, path, meta=None):
 
 def series_stats(rows):
     """(mean, std), float64 tensors (C,), of rows (n, C) or values (n,), as
-    the engine computes them: on float32 values, population std, 1 where a
-    channel is constant (std <= 1e-8 * max(1, |mean|))."""
+    the engine computes them: on float32 values, missing (NaN) ones left
+    out, population std, 1 where a channel is constant (std <= 1e-8 *
+    max(1, |mean|))."""
     v = torch.as_tensor(rows, dtype=torch.float64)
     if v.dim() == 1:
         v = v.unsqueeze(1)
     v = v.to(torch.float32).to(torch.float64)
-    mean = v.mean(0)
-    sd = ((v - mean) ** 2).mean(0).sqrt()
+    have = ~torch.isnan(v)
+    n = have.sum(0).clamp(min=1)
+    mean = torch.where(have, v, torch.zeros_like(v)).sum(0) / n
+    sd = (torch.where(have, v - mean, torch.zeros_like(v)) ** 2).sum(0).div(n).sqrt()
     sd = torch.where(sd > 1e-8 * mean.abs().clamp(min=1.0), sd, torch.ones_like(sd))
     return mean, sd
 
@@ -272,7 +275,8 @@ def series_stats(rows):
 def interpolate_missing(col, name="value"):
     """Fill NaNs of one channel (a list of floats, in time order) as
     missing => 'interpolate' does: linear between neighbours in float32, the
-    nearest value at either end."""
+    nearest value at either end.  rnn.forecast applies it to the newest
+    max(window_size, 2) rows of a series only (see Forecaster.last_rows)."""
     f32 = torch.tensor(col, dtype=torch.float32).tolist()
     out = [torch.tensor(x, dtype=torch.float32) for x in f32]
     n, prev = len(out), -1
@@ -281,7 +285,7 @@ def interpolate_missing(col, name="value"):
             continue
         if i - prev > 1:
             if prev < 0 and i == n:
-                raise ValueError("column \"%s\" has no value at all" % name)
+                raise ValueError("column \"%s\" has no value in the last %d rows" % (name, n))
             for k in range(prev + 1, i):
                 if prev < 0:
                     out[k] = out[i]
@@ -464,9 +468,21 @@ class Forecaster(nn.Module):
         st = [self.stats_for(k, r) for k, r in zip(series_list, rows_list)]
         mean = torch.stack([m for m, _ in st])
         std = torch.stack([s for _, s in st])
-        win = torch.stack([torch.as_tensor(r, dtype=torch.float64)[-self.window:] for r in rows_list])
+        win = torch.stack([self.last_rows(r)[-self.window:] for r in rows_list])
         with torch.no_grad():
             return self(win, mean, std), std[:, 0]
+
+    def last_rows(self, rows):
+        """The rows rnn.forecast reads of a series: its newest
+        max(window_size, 2), missing values interpolated among them."""
+        r = torch.as_tensor(rows, dtype=torch.float64)[-max(self.window, 2):].clone()
+        names = [self.hyperparams.get("value_column") or "value"] + \
+            list(self.hyperparams.get("feature_columns") or [])
+        for c in range(r.shape[1]):
+            if torch.isnan(r[:, c]).any():
+                r[:, c] = torch.tensor(interpolate_missing(r[:, c].tolist(), names[c]),
+                                       dtype=torch.float64)
+        return r
 
     def forecast(self, values, series=None, features=None):
         """The next horizon values (float64 tensor) after a series' raw values
@@ -573,11 +589,9 @@ def read_series_csv(path, fm, series=None):
         for c, name in zip(range(len(cols)), need):
             if any(math.isinf(x) for x in cols[c]):
                 raise ValueError("column \"%s\" is infinite in series \"%s\"" % (name, key))
-            if any(math.isnan(x) for x in cols[c]):
-                if hp.get("missing") != "interpolate":
-                    raise ValueError("column \"%s\" has missing values in series \"%s\" "
-                                     "(the model was trained with missing => 'error')" % (name, key))
-                cols[c] = interpolate_missing(cols[c], name)
+            if any(math.isnan(x) for x in cols[c]) and hp.get("missing") != "interpolate":
+                raise ValueError("column \"%s\" has missing values in series \"%s\" "
+                                 "(the model was trained with missing => 'error')" % (name, key))
         out[key] = torch.tensor(cols, dtype=torch.float64).T
     return out
 

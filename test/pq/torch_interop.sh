@@ -44,9 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..10"
+echo "1..11"
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    for i in $(seq 1 10); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
+    for i in $(seq 1 11); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
     exit 0
 fi
 OUT=$(mktemp -d /tmp/rnn_torch.XXXXXX)
@@ -359,5 +359,30 @@ SQL
 sql_fc "rnn.forecast('fc_torch')" >"$OUT/fc_torch.sql.csv" 2>>"$OUT/fc.err"
 verdict "forecaster trained in PyTorch, imported: rnn.forecast = PyTorch" \
         "$OUT/fc_torch.sql.csv" "$OUT/fc_torch.py.csv" 9
+
+# 5. missing => 'interpolate': rnn.forecast reads each series' newest
+#    window_size rows and interpolates among them only (a value missing at
+#    the window's first row takes the nearest one inside it), and a series
+#    the model has not seen gets statistics over its non-missing values;
+#    the CSV path of rnn_torch.py forecast must do the same.
+q "SET client_min_messages = warning;
+   CREATE TABLE lg_gap AS SELECT * FROM lg;
+   UPDATE lg_gap SET v = NULL WHERE (sensor = 's1' AND t IN (50, 51, 199))
+      OR (sensor = 's2' AND t = 185);          -- t 185: the first row of s2's last window (16)
+   SELECT version FROM rnn.train_forecaster('fc_gap', 'lg_gap', 't', 'v', series_column => 'sensor',
+          cell => 'gru', hidden_size => 8, window_size => 16, horizon => 4, epochs => 2,
+          batch_size => 16, learning_rate => 0.02, missing => 'interpolate');
+   CREATE TABLE lg_gap2 AS
+   SELECT * FROM lg_gap UNION ALL
+   SELECT 's9', t, CASE WHEN t IN (3, 190) THEN NULL ELSE 2 * v END, x FROM lg WHERE sensor = 's3';" \
+  >/dev/null || echo "# training fc_gap failed"
+q "COPY (SELECT * FROM lg_gap2 ORDER BY sensor, t) TO STDOUT CSV HEADER" >"$OUT/lg_gap2.csv"
+q "COPY (SELECT encode(rnn.export_model('fc_gap'), 'hex')) TO STDOUT" >"$OUT/fc_gap.hex"
+q "SELECT rnn.model_info('fc_gap')" >"$OUT/fc_gap.json"
+sql_fc "rnn.forecast('fc_gap', relation => 'lg_gap2')" >"$OUT/fc_gap.sql.csv" 2>>"$OUT/fc.err"
+{ "$PY" "$SCRIPT" export "$OUT/fc_gap.hex" "$OUT/fc_gap.pt" --meta "$OUT/fc_gap.json" >/dev/null &&
+  "$PY" "$SCRIPT" forecast "$OUT/fc_gap.pt" --csv "$OUT/lg_gap2.csv" >"$OUT/fc_gap.py.csv"; } 2>>"$OUT/fc.err"
+verdict "missing => 'interpolate', within the newest rows, unseen series with gaps: PyTorch = rnn.forecast" \
+        "$OUT/fc_gap.sql.csv" "$OUT/fc_gap.py.csv" 16
 
 [ "$fails" -eq 0 ]
