@@ -21,7 +21,9 @@
 #      in PyTorch) gives rnn.evaluate's mse_normalized over every window;
 #   4. a forecaster built and trained in PyTorch with Forecaster, imported
 #      with rnn.import_model (info from `import --info`): rnn.forecast gives
-#      the PyTorch forecasts, within the same tolerance.
+#      the PyTorch forecasts, within the same tolerance;
+#   5. with missing => 'interpolate' and gaps in the newest rows (one at a
+#      window's first row) and in an unseen series: the same again.
 #
 # Every test is skipped ("ok N # SKIP") when /usr/bin/python3 has no torch.
 # Needs a running server (PGHOST/PGPORT/PGUSER as set by pg_virtualenv) on
