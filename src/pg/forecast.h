@@ -18,6 +18,8 @@
 #ifndef RNN_FORECAST_H
 #define RNN_FORECAST_H
 
+#include <math.h>
+
 #include "rnn_ext.h"
 
 /* Kinds of time column, all read as int64. */
@@ -168,6 +170,18 @@ fc_series_name(const char *key)
  */
 void		fc_fit_linear(RnnModel *model, const FcWindows *train, const FcWindows *valid,
 						  double *alpha);
+
+/*
+ * The scale a channel is z-scored with, from its population std and mean:
+ * a constant channel (std within float noise of 0) carries no scale and is
+ * left unscaled.  One rule for the training statistics, the statistics of
+ * series a model has not seen, and rnn.predict_next.
+ */
+static inline double
+fc_scale(double sd, double mean)
+{
+	return sd > 1e-8 * Max(1.0, fabs(mean)) ? sd : 1.0;
+}
 
 /* Model units -> original units for series s, step h */
 static inline double

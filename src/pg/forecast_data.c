@@ -934,10 +934,9 @@ fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 		s->std = palloc(sizeof(double) * C);
 		for (int c = 0; c < C; c++)
 		{
-			double		sd = rs->count[c] > 0 ? sqrt(rs->m2[c] / rs->count[c]) : 0.0;
-
 			s->mean[c] = rs->mean[c];
-			s->std[c] = sd > 1e-8 * Max(1.0, fabs(rs->mean[c])) ? sd : 1.0;
+			s->std[c] = fc_scale(rs->count[c] > 0 ? sqrt(rs->m2[c] / rs->count[c]) : 0.0,
+								 rs->mean[c]);
 		}
 	}
 	if (r.has_missing)
@@ -976,8 +975,7 @@ fc_compute_stats(FcData *data)
 				sq += dlt * dlt;
 			}
 			ser->mean[c] = mean;
-			/* a constant channel carries no scale: leave it unscaled */
-			ser->std[c] = sqrt(sq / n) > 1e-8 * Max(1.0, fabs(mean)) ? sqrt(sq / n) : 1.0;
+			ser->std[c] = fc_scale(sqrt(sq / n), mean);
 		}
 	}
 }

@@ -683,9 +683,7 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 		mean = sum / st->n;
 		for (int i = 0; i < st->n; i++)
 			sq += ((float) st->v[i] - mean) * ((float) st->v[i] - mean);
-		sd = sqrt(sq / st->n);
-		if (!(sd > 1e-8 * Max(1.0, fabs(mean))))
-			sd = 1.0;
+		sd = fc_scale(sqrt(sq / st->n), mean);
 	}
 
 	rnn_require_blas();
