@@ -510,13 +510,25 @@ key_collation(const FcSpec *spec)
 	return OidIsValid(collid) ? collid : DEFAULT_COLLATION_OID;
 }
 
-/* Run query through a cursor, calling each(r) on every parsed row. */
+/*
+ * Read spec's relation into data: check the columns, run the query through
+ * a cursor and call each(r) on every parsed row.  keep > 0: fc_read_tail's
+ * rows kept a series.
+ */
 static void
-scan(Reader *r, const char *query, void (*each) (Reader *r))
+scan(Reader *r, const FcSpec *spec, FcData *data, int keep, void (*each) (Reader *r))
 {
 	SPIPlanPtr	plan;
 	Portal		portal;
+	const char *query;
 
+	memset(data, 0, sizeof(FcData));
+	memset(r, 0, sizeof(Reader));
+	r->spec = spec;
+	r->data = data;
+	r->cxt = CurrentMemoryContext;
+	r->keep = keep;
+	query = build_query(spec, data);
 	r->collation = key_collation(r->spec);
 	r->row.v = MemoryContextAlloc(r->cxt, sizeof(float) * r->data->n_channels);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -713,12 +725,7 @@ fc_read(const FcSpec *spec, FcData *data)
 	int64	   *next;
 	uint32	   *perm;
 
-	memset(data, 0, sizeof(FcData));
-	memset(&r, 0, sizeof(Reader));
-	r.spec = spec;
-	r.data = data;
-	r.cxt = CurrentMemoryContext;
-	scan(&r, build_query(spec, data), append_row);
+	scan(&r, spec, data, 0, append_row);
 	C = data->n_channels;
 	if (r.n_rows > 0 && r.n_rows < r.cap_rows)
 	{
@@ -893,13 +900,7 @@ fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 	int			C;
 	uint32	   *order;
 
-	memset(data, 0, sizeof(FcData));
-	memset(&r, 0, sizeof(Reader));
-	r.spec = spec;
-	r.data = data;
-	r.cxt = CurrentMemoryContext;
-	r.keep = keep;
-	scan(&r, build_query(spec, data), keep_row);
+	scan(&r, spec, data, keep, keep_row);
 
 	C = data->n_channels;
 	all = series_in_key_order(&r);
