@@ -23,9 +23,6 @@ OUT=
 MAX_LATENCY_MS=${RNN_CANCEL_MAX_MS:-1000}
 . "$(dirname "$0")/tap.bash"
 
-q() {       # q SQL: one value, unaligned
-    psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
-}
 cleanup() {
     [ -n "${bg:-}" ] && kill "$bg" 2>/dev/null
     dropdb --if-exists "$DB" 2>/dev/null

@@ -20,9 +20,6 @@ DB=rnn_crash_$$
 OUT=$(mktemp -d /tmp/rnn_crash.XXXXXX)
 . "$(dirname "$0")/tap.bash"
 
-q() {       # q SQL: one value, unaligned
-    psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
-}
 cleanup() {
     [ -n "${bg:-}" ] && kill "$bg" 2>/dev/null
     wait_ready >/dev/null 2>&1

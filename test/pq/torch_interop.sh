@@ -37,9 +37,6 @@ PY=/usr/bin/python3
 SCRIPT=$(cd "$(dirname "$0")/../.." && pwd)/scripts/rnn_torch.py
 . "$(dirname "$0")/tap.bash"
 
-q() {       # q SQL: one value, unaligned
-    psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
-}
 cleanup() {
     dropdb --if-exists "$DB" 2>/dev/null
     [ -n "$OUT" ] && rm -rf "$OUT"
