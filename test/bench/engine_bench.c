@@ -75,6 +75,46 @@ cmp_double(const void *a, const void *b)
 }
 
 /*
+ * Repeats of one timed operation: 3 warm-up runs, then runs are kept until
+ * `seconds` have passed (at least 5, at most TIMING_MAX); medians of wall
+ * and process CPU time.
+ */
+#define TIMING_MAX 5000
+typedef struct Timing
+{
+	double		seconds;
+	double		t_end;
+	int			reps;
+	double		wall[TIMING_MAX];
+	double		cpu[TIMING_MAX];
+} Timing;
+
+/* run `it` started at wall t0, CPU c0 has ended: false when enough */
+static int
+timing_add(Timing *tm, int it, double t0, double c0)
+{
+	if (it == 2)
+		tm->t_end = now() + tm->seconds;
+	if (it >= 3)
+	{
+		tm->cpu[tm->reps] = cpu_now() - c0;
+		tm->wall[tm->reps++] = now() - t0;
+		if ((tm->reps >= 5 && now() > tm->t_end) || tm->reps == TIMING_MAX)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+timing_medians(Timing *tm, double *wall, double *cpu)
+{
+	qsort(tm->wall, tm->reps, sizeof(double), cmp_double);
+	qsort(tm->cpu, tm->reps, sizeof(double), cmp_double);
+	*wall = tm->wall[tm->reps / 2];
+	*cpu = tm->cpu[tm->reps / 2];
+}
+
+/*
  * FLOPs of the matrix products of one training step (forward + backward),
  * counting 2 per multiply-add; the same count is used for PyTorch.
  * Per layer-direction, with N = B*T rows (all sequences full length),
@@ -115,10 +155,9 @@ bench_shape(const Shape *s, int threads, double seconds)
 	int32_t    *tokens = s->vocab ? malloc(sizeof(int32_t) * N) : NULL;
 	float	   *targets = malloc(sizeof(float) * (size_t) s->B * s->out);
 	int		   *labels = malloc(sizeof(int) * s->B);
-	double		times[1000],
-				cpu_times[1000];
-	int			reps = 0;
-	double		t_end;
+	static Timing tm;
+	double		med,
+				cpu_med;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.cell = s->cell;
@@ -163,9 +202,9 @@ bench_shape(const Shape *s, int threads, double seconds)
 
 	RnnBatch	batch = {s->B, s->T, lengths, x, tokens, NULL};
 
-	/* 3 warm-up steps, then repeat until `seconds` have passed (>= 5 reps) */
-	t_end = 0;
-	for (int it = 0; reps < 1000; it++)
+	memset(&tm, 0, sizeof(tm));
+	tm.seconds = seconds;
+	for (int it = 0;; it++)
 	{
 		double		t0 = now(),
 					c0 = cpu_now(),
@@ -186,25 +225,15 @@ bench_shape(const Shape *s, int threads, double seconds)
 			fprintf(stderr, "engine_bench: step failed: %s\n", rnn_status_message(st));
 			return 1;
 		}
-		if (it == 2)
-			t_end = now() + seconds;
-		if (it >= 3)
-		{
-			cpu_times[reps] = cpu_now() - c0;
-			times[reps++] = now() - t0;
-			if (reps >= 5 && now() > t_end)
-				break;
-		}
+		if (!timing_add(&tm, it, t0, c0))
+			break;
 	}
-	qsort(times, reps, sizeof(double), cmp_double);
-	qsort(cpu_times, reps, sizeof(double), cmp_double);
-	double		med = times[reps / 2];
-	double		cpu_med = cpu_times[reps / 2];
+	timing_medians(&tm, &med, &cpu_med);
 
 	/* last field: sequences per CPU-second of this process (all threads),
 	 * a cross-check that a busy machine's time slicing does not move */
 	printf("RESULT engine %s %d %.1f %.2f %.3f %d %.1f\n", s->name, threads,
-		   s->B / med, step_flops(s) / med * 1e-9, med * 1e3, reps, s->B / cpu_med);
+		   s->B / med, step_flops(s) / med * 1e-9, med * 1e3, tm.reps, s->B / cpu_med);
 	rnn_trainer_free(tr);
 	rnn_model_free(model);
 	free(lengths);
@@ -222,36 +251,29 @@ bench_sgemm(const char *label, int M, int N, int K, int trans_b, int threads, do
 	float	   *A = malloc(sizeof(float) * (size_t) M * K);
 	float	   *B = malloc(sizeof(float) * (size_t) N * K);
 	float	   *C = malloc(sizeof(float) * (size_t) M * N);
-	double		times[5000],
-				cpu_times[5000];
-	int			reps = 0;
-	double		t_end = 0;
+	static Timing tm;
+	double		med,
+				cpu_med;
 
 	for (size_t i = 0; i < (size_t) M * K; i++)
 		A[i] = (float) ((i * 7919) % 1000) / 1000.0f - 0.5f;
 	for (size_t i = 0; i < (size_t) N * K; i++)
 		B[i] = (float) ((i * 104729) % 1000) / 1000.0f - 0.5f;
 	rnn_blas_set_threads(threads);
-	for (int it = 0; reps < 5000; it++)
+	memset(&tm, 0, sizeof(tm));
+	tm.seconds = seconds;
+	for (int it = 0;; it++)
 	{
 		double		t0 = now(),
 					c0 = cpu_now();
 
 		rnn_sgemm(0, trans_b, M, N, K, 1.0f, A, K, B, trans_b ? K : N, 0.0f, C, N);
-		if (it == 2)
-			t_end = now() + seconds;
-		if (it >= 3)
-		{
-			cpu_times[reps] = cpu_now() - c0;
-			times[reps++] = now() - t0;
-			if (reps >= 5 && now() > t_end)
-				break;
-		}
+		if (!timing_add(&tm, it, t0, c0))
+			break;
 	}
-	qsort(times, reps, sizeof(double), cmp_double);
-	qsort(cpu_times, reps, sizeof(double), cmp_double);
-	printf("SGEMM %s %d %.2f %.2f\n", label, threads, 2.0 * M * N * K / times[reps / 2] * 1e-9,
-		   2.0 * M * N * K / cpu_times[reps / 2] * 1e-9);
+	timing_medians(&tm, &med, &cpu_med);
+	printf("SGEMM %s %d %.2f %.2f\n", label, threads, 2.0 * M * N * K / med * 1e-9,
+		   2.0 * M * N * K / cpu_med * 1e-9);
 	free(A);
 	free(B);
 	free(C);
