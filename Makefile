@@ -5,21 +5,22 @@
 #   make check-core             engine unit tests (test/core, no server needed)
 
 EXTENSION = rnn_ext
-# The version CREATE EXTENSION installs: default_version in rnn_ext.control,
-# installed by sql/rnn_ext--$(EXTVERSION).sql and reached from every older
-# version by the chain of upgrade scripts sql/rnn_ext--OLD--NEW.sql.
-EXTVERSION = 0.2
+# The version CREATE EXTENSION installs: default_version in rnn_ext.control.
+# Its install script sql/rnn_ext--$(EXTVERSION).sql is built from the one
+# source sql/rnn_ext.sql (as pgvector builds vector--X.Y.sql from
+# sql/vector.sql); every older version is reached by the chain of upgrade
+# scripts sql/rnn_ext--OLD--NEW.sql, each hop present.
+EXTVERSION = 0.3
 
 MODULE_big = rnn_ext
-# The install script of every version (CREATE EXTENSION rnn_ext VERSION '0.1'
-# still works) and every upgrade script (ALTER EXTENSION rnn_ext UPDATE).
-# The pg_regress tests live in sql/ too, hence the rnn_ext-- prefix.
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+# The install scripts of older versions (CREATE EXTENSION rnn_ext VERSION
+# '0.1' still works), every upgrade script (ALTER EXTENSION rnn_ext UPDATE),
+# and the install script of this version, built.  The pg_regress tests live
+# in sql/ too, hence the rnn_ext-- prefix.
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 ifneq ($(shell sed -n "s/^default_version = '\(.*\)'$$/\1/p" $(EXTENSION).control),$(EXTVERSION))
 $(error default_version in $(EXTENSION).control is not EXTVERSION = $(EXTVERSION))
-endif
-ifeq ($(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),)
-$(error sql/$(EXTENSION)--$(EXTVERSION).sql, the install script of EXTVERSION, is missing)
 endif
 
 CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
@@ -72,6 +73,9 @@ include $(PGXS)
 # math functions.  Keep in step with test/core/Makefile and
 # test/bench/engine_vs_torch.sh.
 src/core/%.o: override CFLAGS += -Wno-declaration-after-statement -fno-math-errno
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
 
 # PGXS tracks no header dependencies: rebuild everything when a header changes.
 $(OBJS): $(wildcard src/core/*.h src/pg/*.h)

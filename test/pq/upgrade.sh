@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# test/pq/upgrade.sh -- ALTER EXTENSION rnn_ext UPDATE from 0.1 keeps every
-# model and ends with the schema of a fresh install.
+# test/pq/upgrade.sh -- ALTER EXTENSION rnn_ext UPDATE from 0.1, through
+# every hop of the chain to the current version (default_version in
+# rnn_ext.control), keeps every model and ends with the schema of a fresh
+# install.
 #
 #   1. CREATE EXTENSION rnn_ext VERSION '0.1' still works; a forecaster (two
 #      versions, one deployed, shared with a role) and a classifier (owned by
 #      another role, shared with public) are trained under it, and their
 #      rows, scores, model_info and exports recorded;
 #   2. after ALTER EXTENSION rnn_ext UPDATE (in a new session, so nothing is
-#      cached from before): extversion is 0.2, every row of rnn.models is the
+#      cached from before): extversion is the current one, every row of rnn.models is the
 #      same (md5 of the whole row), every score, model_info and export is
 #      identical, and each role sees what it saw;
 #   3. the 0.2 errors: every PL/pgSQL model function raises 42704 with the C
@@ -23,12 +25,13 @@
 #      models, scores and schema.
 #
 # Needs a running server (PGHOST/PGPORT/PGUSER as set by pg_virtualenv) on
-# which rnn_ext (0.1 and 0.2 scripts) is installed and the connecting role
+# which rnn_ext (every version's scripts) is installed and the connecting role
 # is a superuser.  Prints TAP.
 set -uo pipefail
 
 OLD=rnn_upg_old_$$          # created at 0.1, then updated
-NEW=rnn_upg_new_$$          # created at 0.2
+NEW=rnn_upg_new_$$          # created at the current version
+CUR=$(sed -n "s/^default_version = '\\(.*\\)'$/\\1/p" "$(dirname "$0")/../../rnn_ext.control")
 RST=rnn_upg_rst_$$          # the updated one, dumped and restored
 OWNER=regress_rnn_upg_owner
 READER=regress_rnn_upg_reader
@@ -210,7 +213,7 @@ check "0.1 echoes a 1,000,000-character name back whole (what 0.2 fixes)" "t" \
 
 # --- 2. the update keeps every model ------------------------------------------
 check "ALTER EXTENSION rnn_ext UPDATE succeeds" "" "$(q "$OLD" "ALTER EXTENSION rnn_ext UPDATE" 2>&1)"
-check "extversion is 0.2" "0.2" "$(q "$OLD" "SELECT extversion FROM pg_extension WHERE extname = 'rnn_ext'")"
+check "extversion is $CUR" "$CUR" "$(q "$OLD" "SELECT extversion FROM pg_extension WHERE extname = 'rnn_ext'")"
 check "every row of rnn.models is unchanged (md5 of the whole row)" "$rows_before" "$(q "$OLD" "$ROWS")"
 check "the id sequence is unchanged" "$seq_before" "$(q "$OLD" "SELECT last_value FROM rnn.models_id_seq")"
 check "forecasts, evaluate, predict_next, sentiment, model_info, exports: identical" \
@@ -242,7 +245,7 @@ check "... and for an over-long name" \
 check "a model another role cannot see is as unknown to it (the helper runs for every role)" \
     "$NOMODEL" "$(err "$OLD" "SELECT rnn.drop_model('upg_temp')" $OWNER | sed 's/upg_temp/no_such_model/')"
 
-# --- 4. the same schema as a fresh 0.2 -------------------------------------------
+# --- 4. the same schema as a fresh install -------------------------------------------
 q "$NEW" "CREATE EXTENSION rnn_ext" >/dev/null
 listing "$NEW" > "$TMP/fresh"
 listing "$OLD" > "$TMP/updated"
@@ -252,9 +255,9 @@ for kind in "functions:^function rnn\." "helper:^function rnn\._raise_model_not_
             "views:^view " "sequences:^sequence " "init_privs:^init_privs "; do
     kinds="$kinds ${kind%%:*}=$(grep -c "${kind#*:}" "$TMP/fresh")"
 done
-echo "# listing of a fresh 0.2:$kinds"
+echo "# listing of a fresh $CUR:$kinds"
 check "the listing has every kind of object the extension has" "" "$(echo "$kinds" | grep -o ' [a-z_]*=0')"
-check "before the update, the 0.1 database's listing differs from a fresh 0.2's" "differ" \
+check "before the update, the 0.1 database's listing differs from a fresh $CUR's" "differ" \
     "$(cmp -s "$TMP/before" "$TMP/fresh" && echo same || echo differ)"
 if diff -u "$TMP/fresh" "$TMP/updated" > "$TMP/diff"; then
     tap OK "the updated database's extension equals a fresh CREATE EXTENSION rnn_ext ($(wc -l < "$TMP/fresh") lines)"
@@ -268,7 +271,7 @@ pg_dump -Fc -f "$DUMP" "$OLD"
 check "pg_dump of the updated database succeeds" 0 "$?"
 pg_restore --exit-on-error -d "$RST" "$DUMP" 2>&1 | sed 's/^/# /' | head -5
 check "pg_restore into a new database succeeds" 0 "${PIPESTATUS[0]}"
-check "the restored database is at 0.2" "0.2" \
+check "the restored database is at $CUR" "$CUR" \
     "$(q "$RST" "SELECT extversion FROM pg_extension WHERE extname = 'rnn_ext'")"
 check "every row restored as it was before the update" "$rows_before" "$(q "$RST" "$ROWS")"
 check "scores in the restored database identical to 0.1's" "$scores_before" "$(q "$RST" "$SCORES")"
