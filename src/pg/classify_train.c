@@ -96,6 +96,7 @@ typedef struct TrainArgs
 	double		clip_norm;
 	bool		balance_classes;
 	bool		stop_on_accuracy;	/* early_stopping => 'accuracy' */
+	int			ngram_order;	/* n-gram linear path: 0 none, 1, 2 */
 } TrainArgs;
 
 static const char *const arg_names[] = {
@@ -103,7 +104,7 @@ static const char *const arg_names[] = {
 	"num_layers", "embedding_dim", "hidden_size", "dropout", "pooling", "tokens",
 	"vocab_size", "min_count", "max_tokens", "epochs", "batch_size", "learning_rate",
 	"validation_fraction", "patience", "seed", "word_dropout", "weight_decay",
-	"clip_norm", "balance_classes", "early_stopping"
+	"clip_norm", "balance_classes", "early_stopping", "ngram_order"
 };
 
 static inline void
@@ -233,6 +234,8 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid early_stopping \"%s\"", s),
 				 errhint("Use loss (validation log loss) or accuracy (validation accuracy).")));
+	a->ngram_order = PG_GETARG_INT32(26);
+	check_int("ngram_order", a->ngram_order, 0, RNN_NGRAM_MAX_ORDER);
 }
 
 /* ---------------------------------------------------------------------------
@@ -497,6 +500,8 @@ typedef struct ClfData
 	Size	   *off;			/* (n + 1) into ids */
 	int		   *len;			/* (n) */
 	int		   *label;			/* (n) */
+	int			n_classes;
+	float	   *offsets;		/* (n, n_classes) n-gram path's logits, or NULL */
 	float	   *class_weight;	/* (n_classes) */
 	float		word_dropout;
 	RnnRng		rng;			/* word dropout */
@@ -535,6 +540,9 @@ clf_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
 		}
 		buf->labels[b] = d->label[i];
 		buf->weights[b] = d->class_weight ? d->class_weight[d->label[i]] : 1.0f;
+		if (d->offsets)
+			memcpy(buf->offsets + (size_t) b * d->n_classes, d->offsets + (size_t) i * d->n_classes,
+				   sizeof(float) * d->n_classes);
 	}
 	return RNN_OK;
 }
@@ -587,6 +595,11 @@ predict(Predictor *p, ClfData *d, int first, int count, double *probs)
 		batch.lengths = p->lengths;
 		batch.tokens = p->tokens;
 		rnn_check_status(rnn_infer(p->inf, &batch, p->logits), "could not score the training data");
+		if (d->offsets)
+			for (int b = 0; b < B; b++)
+				for (int c = 0; c < C; c++)
+					p->logits[(size_t) b * C + c] +=
+						d->offsets[(size_t) p->order[s + b].idx * C + c];
 		for (int b = 0; b < B; b++)
 			rnn_softmax(p->logits + (size_t) b * C, C,
 						probs + (size_t) (p->order[s + b].idx - first) * C);
@@ -669,6 +682,7 @@ typedef struct Progress
 	double		best_accuracy;
 	int			best_epoch;
 	int			since_best;
+	bool		have_best;		/* best_* hold an epoch (0: the start) */
 } Progress;
 
 static void
@@ -728,8 +742,9 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 
 	if (pr->on_accuracy && d->n_valid > 0)
 	{
-		if (pr->best_epoch == 0 || acc > pr->best_accuracy)
+		if (!pr->have_best || acc > pr->best_accuracy)
 		{
+			pr->have_best = true;
 			pr->best_accuracy = acc;
 			pr->best_epoch = r->epoch;
 			pr->since_best = 0;
@@ -739,6 +754,50 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 			return 1;
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The n-gram linear path (classify_ngram.c, src/core/ngram.h)
+ */
+
+/* offsets row k = the n-gram path's logits for example k */
+static void
+ngram_logits(const RnnNgram *ng, ClfData *d, int k)
+{
+	float	   *row = d->offsets + (size_t) k * d->n_classes;
+
+	memset(row, 0, sizeof(float) * d->n_classes);
+	rnn_ngram_accumulate(ng, d->ids + d->off[k], d->len[k], -1, row);
+}
+
+/*
+ * Fits the path on the training part and fills d->offsets: out-of-fold
+ * logits for the training examples (the network learns to complement a
+ * model that has not seen the text, not one that memorised it), the
+ * fitted path's for validation.  nfr->bias gets the class biases.
+ */
+static RnnNgram *
+fit_ngram_path(const TrainArgs *a, ClfData *d, int V, RnnNgramFitResult *nfr)
+{
+	RnnNgramData nd;
+	RnnNgram   *ng;
+	int			C = d->n_classes;
+
+	d->offsets = palloc_extended(sizeof(float) * (Size) (d->n_train + d->n_valid) * C,
+								 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	nfr->bias = palloc0(sizeof(float) * C);
+	nfr->oof_logits = d->offsets;
+	memset(&nd, 0, sizeof(nd));
+	nd.ids = d->ids;
+	nd.off = d->off;
+	nd.label = d->label;
+	nd.n = d->n_train;
+	nd.vocab_size = V;
+	nd.n_classes = C;
+	ng = rnn_fit_ngram_or_raise(&nd, a->ngram_order, (uint64) a->seed, nfr, a->model_name);
+	for (int k = d->n_train; k < d->n_train + d->n_valid; k++)
+		ngram_logits(ng, d, k);
+	return ng;
 }
 
 /* ---------------------------------------------------------------------------
@@ -815,8 +874,6 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	double	   *probs;
 	Metrics		m_train,
 				m_valid;
-	uint8_t    *blob;
-	size_t		blob_len;
 	bytea	   *weights;
 	RnnStoreRequest req;
 	StringInfoData js;
@@ -826,6 +883,9 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	int			V;
 	const char **vtok;
 	size_t	   *vlen;
+	RnnNgram   *ngram = NULL;
+	RnnNgramFitResult nfr;
+	double		ngram_valid_accuracy = NAN;
 
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -984,6 +1044,12 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 						(long long) truncated, a.max_tokens),
 				 errdetail("The first quarter and the last three quarters of their tokens are kept.")));
 
+	/* 4b. the n-gram linear path, on the training part */
+	d.n_classes = C;
+	memset(&nfr, 0, sizeof(nfr));
+	if (a.ngram_order > 0)
+		ngram = fit_ngram_path(&a, &d, V, &nfr);
+
 	if (a.balance_classes)
 	{
 		d.class_weight = palloc(sizeof(float) * C);
@@ -1031,6 +1097,17 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 
 	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
 	rnn_model_init(model, (uint64_t) a.seed);
+	if (ngram)
+	{
+		/*
+		 * The untrained model is the n-gram path alone: the head reads
+		 * nothing yet and its bias is the path's class bias.  Training
+		 * (epoch 0 competing, as in the forecaster) adds what the network
+		 * learns on top.
+		 */
+		memset(model->p.head_w, 0, sizeof(float) * C * rnn_feature_size(&cfg));
+		memcpy(model->p.head_b, nfr.bias, sizeof(float) * C);
+	}
 
 	memset(&pred, 0, sizeof(pred));
 	pred.max_batch = a.batch_size;
@@ -1058,6 +1135,24 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	pr.model = model;
 	if (pr.on_accuracy)
 		pr.best_params = palloc_extended(sizeof(float) * model->n_params, MCXT_ALLOC_HUGE);
+	if (d.n_valid > 0 && (ngram || pr.on_accuracy))
+	{
+		/* epoch 0: the starting weights compete for the best accuracy too */
+		predict(&pred, &d, d.n_train, d.n_valid, probs);
+		ngram_valid_accuracy = compute_metrics(probs, d.label + d.n_train, d.n_valid, C).accuracy;
+		if (ngram && rnn_progress_guc)
+			ereport(NOTICE,
+					(errmsg("%s: n-gram path alone: validation accuracy %.3f",
+							a.model_name, ngram_valid_accuracy)));
+		if (pr.on_accuracy)
+		{
+			pr.have_best = true;
+			pr.best_accuracy = ngram_valid_accuracy;
+			memcpy(pr.best_params, model->params, sizeof(float) * model->n_params);
+		}
+	}
+	if (!ngram)
+		ngram_valid_accuracy = NAN;
 
 	{
 		RnnDataset	ds;
@@ -1068,6 +1163,7 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 		ds.n_valid = d.n_valid;
 		ds.max_steps = d.max_steps;
 		ds.use_weights = a.balance_classes ? 1 : 0;
+		ds.use_offsets = d.offsets != NULL;
 		ds.length = clf_length;
 		ds.load = clf_load;
 
@@ -1088,7 +1184,7 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 						 psprintf("could not train model \"%s\"", a.model_name));
 	}
 	appendStringInfoChar(&curve, ']');
-	if (pr.on_accuracy && pr.best_epoch > 0)
+	if (pr.on_accuracy && pr.have_best)
 	{
 		/* rnn_fit restored its best epoch by loss; take the best by accuracy */
 		memcpy(model->params, pr.best_params, sizeof(float) * model->n_params);
@@ -1096,16 +1192,16 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	}
 	rnn_progress_done();
 
-	/* 6. metrics with the best epoch's weights */
+	/* 6. metrics with the best epoch's weights, and the stored n-gram path
+	 * (not the out-of-fold one the network trained beside) */
+	if (ngram)
+		for (int k = 0; k < d.n_train; k++)
+			ngram_logits(ngram, &d, k);
 	predict(&pred, &d, 0, n, probs);
 	m_train = compute_metrics(probs, d.label, d.n_train, C);
 	m_valid = compute_metrics(probs + (size_t) d.n_train * C, d.label + d.n_train, d.n_valid, C);
 
-	rnn_check_status(rnn_model_encode(model, &blob, &blob_len), "could not encode the model");
-	weights = (bytea *) palloc_extended(blob_len + VARHDRSZ, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(weights, blob_len + VARHDRSZ);
-	memcpy(VARDATA(weights), blob, blob_len);
-	rnn_free(blob);
+	weights = rnn_classifier_weights(model, ngram);
 
 	memset(&req, 0, sizeof(req));
 	req.name = a.model_name;
@@ -1135,14 +1231,15 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 					 "\"pooling\": \"%s\", \"epochs\": %d, \"batch_size\": %d, "
 					 "\"learning_rate\": %g, \"validation_fraction\": %g, \"patience\": %d, "
 					 "\"seed\": " INT64_FORMAT ", \"word_dropout\": %g, \"weight_decay\": %g, "
-					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\"}",
+					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\", "
+					 "\"ngram_order\": %d}",
 					 rnn_tok_mode_name(a.tokens), a.max_tokens, a.vocab_size, a.min_count,
 					 rnn_cell_name(a.cell), a.bidirectional ? "true" : "false", a.num_layers,
 					 a.embedding_dim, a.hidden_size, a.dropout, pooling_name(a.pooling),
 					 a.epochs, a.batch_size, a.learning_rate, a.validation_fraction,
 					 a.patience, a.seed, a.word_dropout, a.weight_decay, a.clip_norm,
 					 a.balance_classes ? "true" : "false",
-					 a.stop_on_accuracy ? "accuracy" : "loss");
+					 a.stop_on_accuracy ? "accuracy" : "loss", a.ngram_order);
 	req.hyperparams = rnn_jsonb_from_text(js.data);
 
 	/* class prior: training frequencies (the score of a text without tokens) */
@@ -1171,6 +1268,19 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 					 "\"vocabulary_size\": %d, \"skipped_rows\": %lld, \"truncated_texts\": %lld}",
 					 fr.epochs_run, fr.best_epoch, fr.seconds, V,
 					 (long long) (ex.skipped_null + ex.skipped_empty), (long long) truncated);
+	if (ngram)
+	{
+		/* what the n-gram path alone does, and how it was fitted */
+		js.len--;
+		js.data[js.len] = '\0';
+		appendStringInfo(&js, ", \"ngram\": {\"order\": %d, \"bigrams\": %zu, \"alpha\": %g, "
+						 "\"scale\": [%.6g, %.6g], \"out_of_fold_accuracy\": ",
+						 ngram->order, ngram->n_bigrams, nfr.alpha, nfr.scale[0], nfr.scale[1]);
+		append_number(&js, nfr.oof_accuracy);
+		appendStringInfoString(&js, ", \"validation_accuracy\": ");
+		append_number(&js, ngram_valid_accuracy);
+		appendStringInfoString(&js, "}}");
+	}
 	req.metrics = rnn_jsonb_from_text(js.data);
 	req.loss_curve = rnn_jsonb_from_text(curve.data);
 
