@@ -51,7 +51,7 @@ PG_CFLAGS += $(OPTFLAGS)
 SHLIB_LINK = -ldl
 
 REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast bad_input \
-	model_cache sentiment drop_extension
+	model_cache sentiment ngram drop_extension
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -382,7 +382,7 @@ fit_scale(const double *U, const double *B, const int *y, int m, int C, double *
 		th[2 + c] = b[c];
 	for (int step = 0; step <= SCALE_FIT_STEPS; step++)
 	{
-		double		lr = 0.05 * 0.5 * (1 + cos(M_PI * step / SCALE_FIT_STEPS));
+		double		lr = 0.05 * 0.5 * (1 + cos(3.14159265358979323846 * step / SCALE_FIT_STEPS));
 
 		memset(g, 0, sizeof(double) * P);
 		loss = 0;

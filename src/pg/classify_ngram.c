@@ -48,9 +48,10 @@ rnn_decode_weights_or_raise(const bytea *weights, const char *what, RnnNgram **n
 		if (st != RNN_OK)
 			ereport(ERROR,
 					(errcode(st == RNN_ERR_NOMEM ? ERRCODE_OUT_OF_MEMORY : ERRCODE_DATA_CORRUPTED),
-					 errmsg("%s: %s", what, rnn_status_message(st)),
-					 errdetail("The %zu bytes after the network's %zu are not a valid n-gram table.",
-							   (size_t) (len - engine_len), engine_len)));
+					 errmsg("%s: the %zu bytes after the network are not a valid n-gram table",
+							what, (size_t) (len - engine_len)),
+					 errdetail("The n-gram table reads as: %s.", rnn_status_message(st)),
+					 errhint("The blob was changed after it was written; export the model again from its source.")));
 		if (model->cfg.head != RNN_HEAD_CLASSIFIER)
 			ngram_mismatch(what, "Only a classifier has an n-gram path.");
 		if (ng->n_classes != model->cfg.output_size)

@@ -136,13 +136,14 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 {
 	char	   *s;
 
-	if (PG_NARGS() != lengthof(arg_names))
+	/* the 0.1 and 0.2 declarations end before ngram_order */
+	if (PG_NARGS() != lengthof(arg_names) && PG_NARGS() != lengthof(arg_names) - 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rnn.train_classifier was declared with %d arguments, the library expects %d",
 						PG_NARGS(), (int) lengthof(arg_names)),
 				 errhint("Run ALTER EXTENSION rnn_ext UPDATE, or reinstall the extension.")));
-	for (int i = 0; i < lengthof(arg_names); i++)
+	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -234,7 +235,7 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid early_stopping \"%s\"", s),
 				 errhint("Use loss (validation log loss) or accuracy (validation accuracy).")));
-	a->ngram_order = PG_GETARG_INT32(26);
+	a->ngram_order = PG_NARGS() > 26 ? PG_GETARG_INT32(26) : 2;
 	check_int("ngram_order", a->ngram_order, 0, RNN_NGRAM_MAX_ORDER);
 }
 
