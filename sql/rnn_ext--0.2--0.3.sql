@@ -66,3 +66,11 @@ COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boole
 'point, that model alone, competes in early stopping. Returns '
 'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
 'and the vocabulary size.';
+
+CREATE FUNCTION rnn.isa_info(OUT isa text, OUT setting text, OUT cpu_supports text[])
+AS 'MODULE_PATHNAME', 'rnn_isa_info'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION rnn.isa_info() IS
+'The code path this backend''s engine kernels run (generic, avx2 or avx512), '
+'the rnn.isa setting that chose it, and the paths this CPU supports.';
