@@ -128,15 +128,30 @@ def test_accuracy(cur, names, k):
     return float(cur.fetchone()[0])
 
 
-def throughput(cur, name):
-    cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (name,))  # warm the cache
-    best = 0.0
-    for _ in range(3):
-        t0 = time.time()
-        cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (name,))
-        n = cur.fetchone()[0]
-        best = max(best, n / (time.time() - t0))
-    return best
+def backend_cpu(cur):
+    """CPU seconds (user + system) of this session's backend so far."""
+    cur.execute("SELECT pg_backend_pid()")
+    with open("/proc/%d/stat" % cur.fetchone()[0]) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(cur, names, repeats=5):
+    """Rows/s (best wall time) and backend CPU ms per 1,000 rows (median) of
+    SELECT count(rnn.sentiment(m, body)) FROM mr for each model, the models
+    taking turns so that other load on the machine hits them alike."""
+    wall = {m: [] for m in names}
+    cpu = {m: [] for m in names}
+    for m in names:
+        cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (m,))  # warm the cache
+    for _ in range(repeats):
+        for m in names:
+            c0, t0 = backend_cpu(cur), time.time()
+            cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (m,))
+            n = cur.fetchone()[0]
+            wall[m].append(n / (time.time() - t0))
+            cpu[m].append(1000.0 * (backend_cpu(cur) - c0) / n * 1000)
+    return {m: (max(wall[m]), statistics.median(cpu[m])) for m in names}
 
 
 def main():
@@ -231,10 +246,18 @@ def main():
     print("training time per model: %.0fs mean; whole run %.0fs" %
           (statistics.mean(train_sec), time.time() - t_start))
 
-    rate = throughput(cur, "mr_fold0_s0")
+    # scoring speed, side by side: the same network without the n-gram path
+    train(cur, "mr_plain", 0, dict(params, ngram_order=0), seed=1,
+          ids=train_ids(fold, 0, a.train_size) if a.train_size else None)
+    rates = throughput(cur, ["mr_fold0_s0", "mr_plain"])
     cur.execute("SELECT count(*) FROM mr")
-    print("scoring throughput: SELECT rnn.sentiment(...) over %d rows: %.0f rows/s (1 backend, "
-          "rnn.blas_threads = %d)" % (cur.fetchone()[0], rate, a.threads))
+    n = cur.fetchone()[0]
+    for m, label in (("mr_fold0_s0", "with the n-gram path"), ("mr_plain", "network alone (ngram_order => 0)")):
+        print("scoring: SELECT rnn.sentiment(...) over %d rows, %s: %.0f rows/s, %.1f ms CPU per "
+              "1,000 rows (1 backend, rnn.blas_threads = %d)" % (n, label, rates[m][0], rates[m][1], a.threads))
+    print("scoring cost of the n-gram path: %+.1f%% backend CPU" %
+          (100.0 * (rates["mr_fold0_s0"][1] / rates["mr_plain"][1] - 1)))
+    cur.execute("SELECT rnn.drop_model('mr_plain')")
     for k in range(a.folds):
         for s in range(a.seeds):
             cur.execute("SELECT rnn.drop_model(%s)", ("mr_fold%d_s%d" % (k, s),))
