@@ -5,7 +5,8 @@
 
 \echo Use "ALTER EXTENSION rnn_ext UPDATE TO '0.3'" to load this file. \quit
 
--- rnn.train_classifier gains ngram_order (the n-gram linear path)
+-- rnn.train_classifier gains ngram_order (the n-gram linear path), embeddings and
+-- freeze_embeddings (pretrained word vectors from a relation)
 DROP FUNCTION rnn.train_classifier(text, regclass, name, name, text, boolean, int, int,
     int, float8, text, text, int, int, int, int, int, float8, float8, int, bigint, float8,
     float8, float8, boolean, text);
@@ -38,6 +39,8 @@ CREATE FUNCTION rnn.train_classifier(
     balance_classes boolean DEFAULT false,
     early_stopping text DEFAULT 'loss',
     ngram_order int DEFAULT 2,
+    embeddings regclass DEFAULT NULL,
+    freeze_embeddings boolean DEFAULT false,
     OUT version int,
     OUT train_accuracy float8,
     OUT validation_accuracy float8,
@@ -54,7 +57,7 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boolean, int, int,
     int, float8, text, text, int, int, int, int, int, float8, float8, int, bigint, float8,
-    float8, float8, boolean, text, int) IS
+    float8, float8, boolean, text, int, regclass, boolean) IS
 'Trains a many-to-one text classifier (GRU, LSTM or rnn over word or char tokens) on '
 'the text and label columns of a relation, read with the caller''s rights, and stores '
 'it as the next version of model_name. Labels of any type become the class list in '
@@ -63,7 +66,9 @@ COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boole
 'stopping on its loss or accuracy (patience epochs); the vocabulary comes from the '
 'training part. With ngram_order 1 or 2, a naive Bayes model of unigrams (and bigrams) '
 'is fitted first and the network learns what it adds to its logits; the starting '
-'point, that model alone, competes in early stopping. Returns '
+'point, that model alone, competes in early stopping. embeddings names a relation of '
+'(word, vector) whose vectors start the embedding rows of the words they hold (their '
+'dimension sets embedding_dim), frozen with freeze_embeddings. Returns '
 'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
 'and the vocabulary size.';
 

@@ -149,6 +149,7 @@ rnn_optim_defaults(RnnOptimConfig *opt)
 	opt->eps = 1e-8f;
 	opt->weight_decay = 0.0f;
 	opt->clip_norm = 1.0f;
+	opt->frozen_prefix = 0;
 }
 
 RnnStatus

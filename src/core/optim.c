@@ -11,11 +11,12 @@ RnnStatus
 rnn_optim_step(RnnTrainer *tr, double *grad_norm)
 {
 	const RnnOptimConfig *o = &tr->opt;
-	size_t		n = tr->model->n_params;
-	float	   *w = tr->model->params;
-	float	   *g = tr->grads;
-	float	   *m = tr->adam_m;
-	float	   *v = tr->adam_v;
+	size_t		skip = o->frozen_prefix < tr->model->n_params ? o->frozen_prefix : tr->model->n_params;
+	size_t		n = tr->model->n_params - skip;
+	float	   *w = tr->model->params + skip;
+	float	   *g = tr->grads + skip;
+	float	   *m = tr->adam_m + skip;
+	float	   *v = tr->adam_v + skip;
 	double		sq = 0.0;
 	float		clip = 1.0f;
 	float		bc1,

@@ -290,6 +290,9 @@ typedef struct RnnOptimConfig
 	float		eps;
 	float		weight_decay;	/* L2 added to the gradient (torch.optim.Adam) */
 	float		clip_norm;		/* global gradient-norm clip; <= 0 disables */
+	size_t		frozen_prefix;	/* the first frozen_prefix parameters (e.g. the
+								 * embedding, first in the flat layout) are
+								 * not trained: no step, no part in the norm */
 } RnnOptimConfig;
 
 void		rnn_optim_defaults(RnnOptimConfig *opt);	/* 1e-3, .9, .999, 1e-8, 0, 1.0 */

@@ -103,4 +103,23 @@ bytea	   *rnn_classifier_weights(const RnnModel *model, const RnnNgram *ng);
 RnnNgram   *rnn_fit_ngram_or_raise(const RnnNgramData *data, int order, uint64 seed,
 								   RnnNgramFitResult *res, const char *model_name);
 
+/*
+ * classify_embeddings.c: pretrained word vectors from a relation (word,
+ * vector), for the vocabulary's tokens.
+ */
+typedef struct RnnWordVectors
+{
+	const char *relname;		/* quoted, for messages */
+	int			dim;			/* their dimension: the embedding_dim */
+	int			found;			/* vocabulary tokens with a vector */
+	float	   *rows;			/* (V, dim): row id valid when have[id] */
+	bool	   *have;			/* (V) */
+} RnnWordVectors;
+
+/* Reads and checks every row of relid (errors name the word). */
+void		rnn_read_word_vectors(Oid relid, const RnnVocab *vocab, RnnWordVectors *wv);
+
+/* The found tokens' embedding rows := their vectors. */
+void		rnn_word_vectors_apply(const RnnWordVectors *wv, RnnModel *model);
+
 #endif							/* RNN_CLASSIFY_H */

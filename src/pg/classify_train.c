@@ -98,6 +98,8 @@ typedef struct TrainArgs
 	bool		balance_classes;
 	bool		stop_on_accuracy;	/* early_stopping => 'accuracy' */
 	int			ngram_order;	/* n-gram linear path: 0 none, 1, 2 */
+	Oid			embeddings;		/* relation of word vectors, or InvalidOid */
+	bool		freeze_embeddings;
 } TrainArgs;
 
 static const char *const arg_names[] = {
@@ -105,8 +107,11 @@ static const char *const arg_names[] = {
 	"num_layers", "embedding_dim", "hidden_size", "dropout", "pooling", "tokens",
 	"vocab_size", "min_count", "max_tokens", "epochs", "batch_size", "learning_rate",
 	"validation_fraction", "patience", "seed", "word_dropout", "weight_decay",
-	"clip_norm", "balance_classes", "early_stopping", "ngram_order"
+	"clip_norm", "balance_classes", "early_stopping", "ngram_order", "embeddings",
+	"freeze_embeddings"
 };
+
+#define ARG_EMBEDDINGS 27		/* the one argument that may be NULL */
 
 static inline void
 check_int(const char *name, int v, int lo, int hi)
@@ -138,14 +143,14 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 	char	   *s;
 
 	/* the 0.1 and 0.2 declarations end before ngram_order */
-	if (PG_NARGS() != lengthof(arg_names) && PG_NARGS() != lengthof(arg_names) - 1)
+	if (PG_NARGS() != lengthof(arg_names) && PG_NARGS() != 26)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rnn.train_classifier was declared with %d arguments, the library expects %d",
 						PG_NARGS(), (int) lengthof(arg_names)),
 				 errhint("Run ALTER EXTENSION rnn_ext UPDATE, or reinstall the extension.")));
 	for (int i = 0; i < PG_NARGS(); i++)
-		if (PG_ARGISNULL(i))
+		if (PG_ARGISNULL(i) && i != ARG_EMBEDDINGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", arg_names[i])));
@@ -238,6 +243,14 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 				 errhint("Use loss (validation log loss) or accuracy (validation accuracy).")));
 	a->ngram_order = PG_NARGS() > 26 ? PG_GETARG_INT32(26) : 2;
 	check_int("ngram_order", a->ngram_order, 0, RNN_NGRAM_MAX_ORDER);
+	a->embeddings = PG_NARGS() > ARG_EMBEDDINGS && !PG_ARGISNULL(ARG_EMBEDDINGS) ?
+		PG_GETARG_OID(ARG_EMBEDDINGS) : InvalidOid;
+	a->freeze_embeddings = PG_NARGS() > ARG_EMBEDDINGS + 1 && PG_GETARG_BOOL(ARG_EMBEDDINGS + 1);
+	if (a->freeze_embeddings && !OidIsValid(a->embeddings))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("freeze_embeddings needs embeddings"),
+				 errhint("Name a relation of word vectors with embeddings => '...'.")));
 }
 
 /* ---------------------------------------------------------------------------
@@ -952,6 +965,8 @@ fit_model(const TrainArgs *a, RnnModel *model, ClfData *d, Predictor *pred, doub
 	fo.optim.learning_rate = (float) a->learning_rate;
 	fo.optim.weight_decay = (float) a->weight_decay;
 	fo.optim.clip_norm = (float) a->clip_norm;
+	if (a->freeze_embeddings)
+		fo.optim.frozen_prefix = (size_t) model->cfg.vocab_size * model->cfg.embedding_dim;
 	fo.cb_ctx = &pr;
 	fo.on_batch = on_batch;
 	fo.on_epoch = on_epoch;
@@ -1003,14 +1018,20 @@ hyperparams_json(const TrainArgs *a)
 					 "\"learning_rate\": %g, \"validation_fraction\": %g, \"patience\": %d, "
 					 "\"seed\": " INT64_FORMAT ", \"word_dropout\": %g, \"weight_decay\": %g, "
 					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\", "
-					 "\"ngram_order\": %d}",
+					 "\"ngram_order\": %d, \"freeze_embeddings\": %s, \"embeddings\": ",
 					 rnn_tok_mode_name(a->tokens), a->max_tokens, a->vocab_size, a->min_count,
 					 rnn_cell_name(a->cell), a->bidirectional ? "true" : "false", a->num_layers,
 					 a->embedding_dim, a->hidden_size, a->dropout, pooling_name(a->pooling),
 					 a->epochs, a->batch_size, a->learning_rate, a->validation_fraction,
 					 a->patience, a->seed, a->word_dropout, a->weight_decay, a->clip_norm,
 					 a->balance_classes ? "true" : "false",
-					 a->stop_on_accuracy ? "accuracy" : "loss", a->ngram_order);
+					 a->stop_on_accuracy ? "accuracy" : "loss", a->ngram_order,
+					 a->freeze_embeddings ? "true" : "false");
+	if (OidIsValid(a->embeddings))
+		escape_json(&js, rnn_text_relation(a->embeddings));
+	else
+		appendStringInfoString(&js, "null");
+	appendStringInfoChar(&js, '}');
 	return rnn_jsonb_from_text(js.data);
 }
 
@@ -1040,6 +1061,7 @@ typedef struct NgramReport
 	const RnnNgram *ngram;		/* NULL: none */
 	RnnNgramFitResult fit;
 	double		validation_accuracy;
+	int			pretrained_words;	/* tokens started from a vector; -1: no embeddings */
 } NgramReport;
 
 static Jsonb *
@@ -1061,6 +1083,8 @@ metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
 					 fr->epochs_run, fr->best_epoch, fr->seconds, V,
 					 (long long) (ex->texts.skipped_null + ex->texts.skipped_empty),
 					 (long long) d->seqs.truncated);
+	if (ng->pretrained_words >= 0)
+		appendStringInfo(&js, ", \"pretrained_words\": %d", ng->pretrained_words);
 	if (ng->ngram)
 	{
 		appendStringInfo(&js, ", \"ngram\": {\"order\": %d, \"bigrams\": %zu, \"alpha\": %g, "
@@ -1128,6 +1152,7 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	Metrics		m_train,
 				m_valid;
 	NgramReport ngr;
+	RnnWordVectors wv;
 	double		start_accuracy;
 	int			n,
 				C;
@@ -1162,15 +1187,28 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	pfree(ex.texts.text);
 	ex.texts.text = NULL;
 
-	/* 4b. the n-gram path */
+	/* 4b. the n-gram path; 4c. word vectors, which set embedding_dim */
 	memset(&ngr, 0, sizeof(ngr));
 	if (a.ngram_order > 0)
 		ngr.ngram = fit_ngram_path(&a, &d, rnn_vocab_size(vocab), &ngr.fit);
+	ngr.pretrained_words = -1;
+	if (OidIsValid(a.embeddings))
+	{
+		rnn_read_word_vectors(a.embeddings, vocab, &wv);
+		if (wv.dim != a.embedding_dim && rnn_progress_guc)
+			ereport(NOTICE,
+					(errmsg("embedding_dim is %d, the dimension of the vectors in %s",
+							wv.dim, wv.relname)));
+		a.embedding_dim = wv.dim;
+		ngr.pretrained_words = wv.found;
+	}
 
-	/* 5. model (starting as the n-gram path), fit */
+	/* 5. model (starting as the n-gram path, with the vectors), fit */
 	model = create_model(&a, rnn_vocab_size(vocab), C, &d);
 	if (ngr.ngram)
 		start_from_ngram_path(model, &ngr.fit);
+	if (OidIsValid(a.embeddings))
+		rnn_word_vectors_apply(&wv, model);
 	predictor_init(&pred, model, a.batch_size, C, &d.seqs);
 	probs = palloc_extended(sizeof(double) * (Size) n * C, MCXT_ALLOC_HUGE);
 	fr = fit_model(&a, model, &d, &pred, probs, &curve, &start_accuracy);

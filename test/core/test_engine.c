@@ -591,6 +591,80 @@ test_adam(const char *dir, const char *name)
 /* ---------------------------------------------------------------------------
  * API checks that need no PyTorch
  */
+
+/*
+ * RnnOptimConfig.frozen_prefix: an Adam step leaves the first parameters
+ * (the embedding) exactly as they were, moves the others, and the reported
+ * gradient norm is the norm over the trained part only.
+ */
+static void
+test_frozen_prefix(void)
+{
+	RnnConfig	cfg;
+	RnnModel   *m = NULL;
+	RnnTrainer *tr = NULL;
+	RnnOptimConfig opt;
+	float	   *before;
+	const float *g;
+	size_t		frozen;
+	int			lengths[2] = {3, 2};
+	int32_t		tokens[5] = {1, 2, 3, 4, 2};	/* packed: t0 b0 b1, t1 b0 b1, t2 b0 */
+	int			labels[2] = {0, 1};
+	RnnBatch	batch = {2, 3, lengths, NULL, tokens, NULL};
+	double		loss = 0,
+				norm = 0,
+				want = 0;
+	int			same = 1,
+				moved = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cell = RNN_CELL_GRU;
+	cfg.num_layers = 1;
+	cfg.vocab_size = 6;
+	cfg.embedding_dim = 3;
+	cfg.hidden_size = 4;
+	cfg.output_size = 2;
+	cfg.head = RNN_HEAD_CLASSIFIER;
+	rnn_optim_defaults(&opt);
+	opt.learning_rate = 0.1f;
+	opt.weight_decay = 0.01f;	/* decay must not touch the frozen part either */
+	opt.clip_norm = 0;
+	frozen = (size_t) cfg.vocab_size * cfg.embedding_dim;
+	opt.frozen_prefix = frozen;
+	if (rnn_model_create(&m, &cfg) != RNN_OK ||
+		rnn_trainer_create(&tr, m, 2, 3, &opt, 1) != RNN_OK)
+	{
+		tap_ok(0, "frozen prefix: setup");
+		return;
+	}
+	rnn_model_init(m, 5);
+	before = malloc(sizeof(float) * m->n_params);
+	memcpy(before, m->params, sizeof(float) * m->n_params);
+	rnn_forward(tr, &batch, 1, NULL);
+	rnn_loss_xent(tr, labels, NULL, &loss);
+	rnn_zero_grad(tr);
+	rnn_backward(tr);
+	g = rnn_trainer_grads(tr);
+	for (size_t i = frozen; i < m->n_params; i++)
+		want += (double) g[i] * g[i];
+	tap_ok(rnn_optim_step(tr, &norm) == RNN_OK, "frozen prefix: Adam step");
+	for (size_t i = 0; i < m->n_params; i++)
+	{
+		if (i < frozen)
+			same &= m->params[i] == before[i];
+		else
+			moved += m->params[i] != before[i];
+	}
+	tap_ok(same, "frozen prefix: the %zu embedding parameters are unchanged", frozen);
+	tap_ok(moved > (int) (m->n_params - frozen) / 2, "frozen prefix: %d of %zu others moved",
+		   moved, m->n_params - frozen);
+	tap_ok(fabs(norm - sqrt(want)) < 1e-6 * (1 + sqrt(want)),
+		   "frozen prefix: gradient norm %.6g over the trained part (%.6g)", norm, sqrt(want));
+	free(before);
+	rnn_trainer_free(tr);
+	rnn_model_free(m);
+}
+
 static void
 test_pack_layout(void)
 {
@@ -959,6 +1033,7 @@ main(int argc, char **argv)
 	fclose(mf);
 	tap_diag("---- API");
 	test_pack_layout();
+	test_frozen_prefix();
 	test_config_validation();
 	test_model_init();
 	test_bad_batches(dir);
