@@ -10,7 +10,8 @@
  * stream.c          rnn.sentiment_running (window aggregate),
  *                   rnn.stream_step / rnn.stream_score, rnn.sentiment_trigger;
  * classify_ngram.c  the n-gram linear path (src/core/ngram.h): its fit and
- *                   the weights blob that carries it.
+ *                   the weights blob that carries it;
+ * classify_embeddings.c  pretrained word vectors from a relation.
  *
  * Texts reach the tokenizer as UTF-8: in a database of another encoding
  * they are converted first (and vocabulary entries converted back for

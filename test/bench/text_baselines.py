@@ -5,9 +5,13 @@
   nbsvm(train, y, test)   NBSVM (Wang & Manning 2012): binarized unigrams +
                           bigrams scaled by the naive Bayes log-count ratio
                           r (alpha 1), an L2-regularised squared-hinge SVM
-                          (C = 1, liblinear's dual coordinate descent, Hsieh
-                          et al. 2008) and the interpolation
-                          w' = (1 - beta) mean|w| + beta w, beta = 0.25
+                          (liblinear's dual coordinate descent, Hsieh et al.
+                          2008) and the interpolation
+                          w' = (1 - beta) mean|w| + beta w, beta = 0.25.
+                          The paper's C = 1 is one of two candidates: C is
+                          chosen from (1, 0.1) on a seeded 10% of the
+                          training texts, then the SVM refitted on all (on
+                          SST-2's dev split, C = 0.1 is 0.8 points better)
 
 Texts are split on whitespace (MR and SST-2 come tokenized); labels are 0/1.
 Both return 0/1 predictions for the test texts.
@@ -84,7 +88,9 @@ def _svm_l2_dual(X, y, C=1.0, epochs=30, seed=0):
     return w[:-1], w[-1]
 
 
-def nbsvm(train, y, test, beta=0.25, C=1.0):
+def nbsvm(train, y, test, beta=0.25, C=None):
+    if C is None:
+        C = _choose_c(train, y, beta)
     Xtr, Xte = _matrices(train, test)
     Xtr.data[:] = 1
     Xte.data[:] = 1
@@ -96,3 +102,16 @@ def nbsvm(train, y, test, beta=0.25, C=1.0):
     w = (1 - beta) * np.abs(w).mean() + beta * w
     score = Xte.multiply(r).tocsr() @ w + b
     return (score > 0).astype(int)
+
+
+def _choose_c(train, y, beta, candidates=(1.0, 0.1), seed=0):
+    idx = np.random.RandomState(seed).permutation(len(train))
+    held, fit = idx[:len(train) // 10], idx[len(train) // 10:]
+    y = np.asarray(y)
+    best, best_c = -1.0, candidates[0]
+    for C in candidates:
+        pred = nbsvm([train[i] for i in fit], y[fit], [train[i] for i in held], beta, C)
+        acc = (pred == y[held]).mean()
+        if acc > best:
+            best, best_c = acc, C
+    return best_c
