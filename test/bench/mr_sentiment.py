@@ -50,7 +50,12 @@ PUBLISHED = [("CNN-rand (Kim 2014)", 76.1), ("NBSVM (Wang & Manning 2012)", 79.4
 # sentences, so +-1.4 points is noise).  Validation accuracy, seed 1:
 #   bigru-max 75.8, -acc 75.8, -min2 74.5, mean 74.2, -wd25 74.1,
 #   bilstm-max 73.9, -l2 72.7, -lr05 72.5, -nowd 72.1, -lr3 71.9, -64 70.6
-# Word dropout is the one clear gain (+3.7 over none).
+# Word dropout is the one clear gain (+3.7 over none).  That selection was
+# made before the n-gram path existed and has not been redone on top of it.
+#
+# Measured with the n-gram path (ngram_order 2, the default), one model per
+# fold, 2 shared cores: 78.53 +- 0.89, the path alone 78.75 +- 1.07, MNB
+# 78.62 +- 1.05, NBSVM (C = 1) 78.77 +- 1.24; 32 s a model.
 DEFAULT = dict(cell="gru", bidirectional=True, embedding_dim=128, hidden_size=128,
                dropout=0.5, pooling="max", min_count=1, word_dropout=0.1,
                epochs=20, batch_size=50, learning_rate=0.001, patience=3)
@@ -107,11 +112,14 @@ def train_ids(fold, k, train_size, seed=1):
 
 
 def train(cur, name, k, params, seed, ids=None):
+    cur.execute("SELECT relkind FROM pg_class WHERE relname = 'mr_train' AND relnamespace = "
+                "current_schema()::regnamespace")
+    kind = cur.fetchone()
+    if kind is not None:
+        cur.execute("DROP %s mr_train" % ("VIEW" if kind[0] == "v" else "TABLE"))
     if ids is None:
-        cur.execute("CREATE OR REPLACE VIEW mr_train AS SELECT body, positive FROM mr WHERE fold <> %s", (k,))
+        cur.execute("CREATE VIEW mr_train AS SELECT body, positive FROM mr WHERE fold <> %s", (k,))
     else:
-        cur.execute("DROP VIEW IF EXISTS mr_train")
-        cur.execute("DROP TABLE IF EXISTS mr_train")
         cur.execute("CREATE TABLE mr_train AS SELECT body, positive FROM mr WHERE id = ANY(%s)", (ids,))
     args = ", ".join("%s => %%(%s)s" % (key, key) for key in params)
     cur.execute("SELECT validation_accuracy, epochs_run, best_epoch, seconds, vocabulary_size"
