@@ -29,7 +29,7 @@ CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
 	src/core/optim.o src/core/fit.o src/core/infer.o src/core/tokenizer.o
 PG_OBJS = src/pg/forecast_data.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/jsonb_util.o \
 	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o \
-	src/pg/model_cache.o src/pg/model_sql.o \
+	src/pg/model_placement.o src/pg/model_cache.o src/pg/model_sql.o \
 	src/pg/classify.o src/pg/classify_train.o src/pg/stream.o
 OBJS = $(CORE_OBJS) $(PG_OBJS)
 HEADERS = src/core/rnn.h
