@@ -71,7 +71,16 @@ fails_with() {
     fi
 }
 
-echo "1..44"
+# The plpgsql blocks of README.md's "Scaling out with Citus" section, one
+# file each (run last).
+README_BLOCKS=$(mktemp -d /tmp/rnn_citus_readme.XXXXXX)
+trap 'cluster_cleanup; rm -rf "$README_BLOCKS"' EXIT
+awk -v dir="$README_BLOCKS" '
+    /^## / { in_citus = ($0 == "## Scaling out with Citus") }
+    in_citus && /^```plpgsql/ { f = 1; n++; file = sprintf("%s/%02d.sql", dir, n); next }
+    /^```/ { f = 0 }
+    f { print > file }' "$HERE/../../README.md"
+echo "1..$((44 + $(ls "$README_BLOCKS" | wc -l)))"
 
 # ---------------------------------------------------------------------------
 # Nodes
@@ -194,22 +203,27 @@ same "a pushed-down aggregate of scores equals one PostgreSQL's" \
 
 # New versions, deployment and drops made on the coordinator are what the
 # workers' next statement scores with (the cache keys on the row's id and
-# xmin, which every write changes on every placement).
+# xmin, which every write changes on every placement).  One session that
+# keeps all its worker connections, so the same worker backends, each with
+# the model cached, serve every statement.
 AVG="SELECT round(avg(rnn.sentiment('mood', body))::numeric, 12) FROM reviews"
-v1=$(c "$AVG")
-c "SELECT rnn.import_model('mood', rnn.untrained_weights(jsonb_build_object('cell', 'gru', 'vocab_size', cardinality(vocabulary),
+steps=$(c "SET citus.max_cached_conns_per_worker = 16;
+$AVG;
+SELECT rnn.import_model('mood', rnn.untrained_weights(jsonb_build_object('cell', 'gru', 'vocab_size', cardinality(vocabulary),
         'embedding_dim', 4, 'hidden_size', 4, 'head', 'classifier', 'output_size', 2), 3), 'classifier',
-        jsonb_build_object('labels', labels, 'vocabulary', vocabulary)) FROM rnn.models WHERE name = 'mood'" >/dev/null
-v2=$(c "$AVG")
-c "SELECT rnn.deploy_model('mood', 1)" >/dev/null
-v_deployed=$(c "$AVG")
-c "SELECT rnn.undeploy_model('mood')" >/dev/null
-v_undeployed=$(c "$AVG")
-c "SELECT rnn.drop_model('mood', 2)" >/dev/null
-v_dropped=$(c "$AVG")
-check "workers score with a new version, a deployed one, the latest again, and after a drop" \
-    "new:yes deployed:$v1 undeployed:$v2 dropped:$v1" \
-    "new:$([ -n "$v2" ] && [ "$v2" != "$v1" ] && echo yes || echo no) deployed:$v_deployed undeployed:$v_undeployed dropped:$v_dropped"
+        jsonb_build_object('labels', labels, 'vocabulary', vocabulary)) AS v FROM rnn.models WHERE name = 'mood' \\gset
+$AVG;
+SELECT rnn.deploy_model('mood', 1) AS v \\gset
+$AVG;
+SELECT rnn.undeploy_model('mood') AS v \\gset
+$AVG;
+SELECT rnn.drop_model('mood', 2) AS v \\gset
+$AVG;" 2>&1)
+v1=$(sed -n 1p <<<"$steps")
+v2=$(sed -n 2p <<<"$steps")
+check "the same worker backends score with a new version, a deployed one, the latest again, and after a drop" \
+    "new:yes deployed:$v1 undeployed:$v2 dropped:$v1 lines:5" \
+    "new:$([ -n "$v2" ] && [ "$v2" != "$v1" ] && echo yes || echo no) deployed:$(sed -n 3p <<<"$steps") undeployed:$(sed -n 4p <<<"$steps") dropped:$(sed -n 5p <<<"$steps") lines:$(wc -l <<<"$steps")"
 out=$(c "BEGIN; SELECT rnn.import_model('fresh', rnn.export_model('mood'), 'classifier',
           jsonb_build_object('labels', labels, 'vocabulary', vocabulary)) FROM rnn.models WHERE name = 'mood';
         SELECT count(rnn.sentiment('fresh', body)) FROM reviews; COMMIT;" 2>&1)
@@ -332,5 +346,32 @@ want=$(c "$SCORE_SQL ORDER BY id, 4" 2>&1)
 got=$(nq r0 "$SCORE_SQL ORDER BY id, 4" 2>&1)
 check "the restored models score pushed down as before" "$(md5sum <<<"$want")" "$(md5sum <<<"$got")"
 [ "$want" = "$got" ] || { head -n 5 <<<"$got"; cat "$CLUSTER_DIR/redistribute.err"; } | sed 's/^/#   /'
+
+# ---------------------------------------------------------------------------
+# The README's Citus section: its plpgsql blocks, in order, on a fresh
+# coordinator and worker, with small tables of the names it uses
+# ---------------------------------------------------------------------------
+for node in rc rw; do node_create "$node" citus || echo "# could not start $node"; done
+citus_cluster rc rw
+nq rc "CREATE TABLE reviews (id int PRIMARY KEY, body text, positive boolean, score float8);
+INSERT INTO reviews (id, body, positive)
+SELECT i, (ARRAY['a', 'the', 'this'])[1 + i % 3] || ' ' || (ARRAY['film', 'movie', 'story'])[1 + i % 5 % 3] || ' is ' ||
+       CASE WHEN i % 2 = 0 THEN (ARRAY['moving', 'superb', 'great'])[1 + i % 7 % 3]
+            ELSE (ARRAY['dull', 'awful', 'tired'])[1 + i % 7 % 3] END,
+       i % 2 = 0
+  FROM generate_series(1, 300) i;
+CREATE TABLE readings AS
+SELECT 'sensor_' || s AS sensor, timestamptz '2025-01-01 00:00+00' + make_interval(hours => i) AS ts,
+       20 + s + 3 * sin(i * 2 * pi() / 24) + ((i * 7919 + s * 104729) % 100) / 100.0 AS temp
+  FROM generate_series(1, 4) s, generate_series(0, 199) i;" >/dev/null
+for f in "$README_BLOCKS"/*.sql; do
+    first=$(grep -m1 -v '^ *--' "$f" | sed 's/^ *//' | cut -c1-60)
+    if out=$(nq rc "$(cat "$f")" 2>&1) && ! grep -q ERROR <<<"$out"; then
+        tap OK "README Citus block $(basename "$f" .sql) runs: $first"
+    else
+        tap FAIL "README Citus block $(basename "$f" .sql) runs: $first"
+        tail -n 5 <<<"$out" | sed 's/^/#   /'
+    fi
+done
 
 exit $((fails > 0))
