@@ -80,7 +80,7 @@ awk -v dir="$README_BLOCKS" '
     in_citus && /^```plpgsql/ { f = 1; n++; file = sprintf("%s/%02d.sql", dir, n); next }
     /^```/ { f = 0 }
     f { print > file }' "$HERE/../../README.md"
-echo "1..$((44 + $(ls "$README_BLOCKS" | wc -l)))"
+echo "1..$((45 + $(ls "$README_BLOCKS" | wc -l)))"
 
 # ---------------------------------------------------------------------------
 # Nodes
@@ -282,6 +282,10 @@ fails_with "revoked, the role cannot score it on the workers any more" 'model "m
 check "the role trains its own model from the distributed table, stored on every node" "analyst analyst analyst" \
     "$(a "SELECT 1 FROM rnn.train_classifier('analyst_mood', 'reviews', 'body', 'positive', embedding_dim => 8, hidden_size => 8, epochs => 1)" >/dev/null;
        for n in coord w1 w2; do nq "$n" "SELECT owner FROM rnn.models WHERE name = 'analyst_mood'"; done | tr '\n' ' ' | sed 's/ $//')"
+placement=$(c "SELECT shard_name('rnn.models'::regclass, shardid) FROM pg_dist_shard WHERE logicalrelid = 'rnn.models'::regclass")
+check "on a worker, the role reads only its own and shared models, through rnn.models and its placement $placement" \
+    "analyst_mood,old_fc|analyst_mood,old_fc" \
+    "$(NQ_USER=analyst nq w1 "SELECT string_agg(DISTINCT name, ',' ORDER BY name) FROM rnn.models")|$(NQ_USER=analyst nq w2 "SELECT string_agg(DISTINCT name, ',' ORDER BY name) FROM $placement")"
 check "... scores it on the workers, and another role cannot" "2000 denied" \
     "$(a "SELECT count(rnn.sentiment('analyst_mood', body)) FROM reviews" 2>&1) $(NQ_USER=outsider nq coord "SELECT count(rnn.sentiment('analyst_mood', body)) FROM reviews" >/dev/null 2>&1 && echo allowed || echo denied)"
 
