@@ -26,7 +26,7 @@ endif
 CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
 	src/core/codec.o src/core/cell_tanh.o src/core/cell_gru.o \
 	src/core/cell_lstm.o src/core/network.o src/core/loss.o \
-	src/core/optim.o src/core/fit.o src/core/infer.o src/core/tokenizer.o
+	src/core/optim.o src/core/fit.o src/core/fit_stream.o src/core/infer.o src/core/tokenizer.o
 PG_OBJS = src/pg/forecast_data.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/jsonb_util.o \
 	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o \
 	src/pg/model_cache.o src/pg/model_sql.o \

@@ -50,6 +50,11 @@
  * normalization, except that each run of whitespace/control characters
  * becomes one " " token and leading/trailing whitespace is dropped.
  *
+ * Exact char mode (RNN_TOK_CHAR_EXACT), for language models that must give
+ * back the text they read: every code point is a token as it is -- case,
+ * whitespace, newlines, control and format characters kept -- except NUL,
+ * which is dropped.  No normalization at all.
+ *
  * Cut to max_tokens: when a text has more tokens than max_tokens, the first
  * max_tokens / 4 tokens and the last max_tokens - max_tokens / 4 tokens are
  * kept (head + tail).  Reviews tend to state the verdict at the end, a
@@ -99,12 +104,13 @@ typedef enum RnnTokStatus
 typedef enum RnnTokMode
 {
 	RNN_TOK_WORD = 0,
-	RNN_TOK_CHAR = 1
+	RNN_TOK_CHAR = 1,
+	RNN_TOK_CHAR_EXACT = 2		/* every code point as it is (language models) */
 } RnnTokMode;
 
 const char *rnn_tok_status_message(RnnTokStatus status);
 
-/* Parse "word"/"char" (exact, lower case); returns -1 when unknown. */
+/* Parse "word"/"char"/"char_exact" (exact, lower case); -1 when unknown. */
 int			rnn_tok_mode_from_name(const char *name);
 const char *rnn_tok_mode_name(RnnTokMode mode);
 
