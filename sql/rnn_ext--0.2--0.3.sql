@@ -4,3 +4,89 @@
 -- checks that an updated database and a fresh 0.3 one have the same schema).
 
 \echo Use "ALTER EXTENSION rnn_ext UPDATE TO '0.3'" to load this file. \quit
+
+-- language models and taggers are kinds of model too
+ALTER TABLE rnn.models DROP CONSTRAINT models_kind_check;
+ALTER TABLE rnn.models ADD CONSTRAINT models_kind_check
+    CHECK (kind IN ('forecaster', 'classifier', 'language_model', 'tagger'));
+
+-- ---------------------------------------------------------------------------
+-- Language models
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION rnn.train_language_model(
+    model_name text,
+    relation regclass,
+    text_column name,
+    tokens text DEFAULT 'char',
+    cell text DEFAULT 'lstm',
+    num_layers int DEFAULT 2,
+    embedding_dim int DEFAULT 64,
+    hidden_size int DEFAULT 256,
+    dropout float8 DEFAULT 0.1,
+    vocab_size int DEFAULT 20000,
+    min_count int DEFAULT 1,
+    epochs int DEFAULT 10,
+    batch_size int DEFAULT 32,
+    bptt int DEFAULT 64,
+    learning_rate float8 DEFAULT 0.002,
+    validation_fraction float8 DEFAULT 0.1,
+    patience int DEFAULT 3,
+    seed bigint DEFAULT 42,
+    clip_norm float8 DEFAULT 5,
+    max_seconds float8 DEFAULT 0,
+    OUT version int,
+    OUT train_loss float8,
+    OUT validation_loss float8,
+    OUT validation_perplexity float8,
+    OUT epochs_run int,
+    OUT best_epoch int,
+    OUT seconds float8,
+    OUT vocabulary_size int,
+    OUT train_tokens bigint,
+    OUT validation_tokens bigint)
+AS 'MODULE_PATHNAME', 'rnn_train_language_model'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION rnn.train_language_model(text, regclass, name, text, text, int, int, int,
+    float8, int, int, int, int, int, float8, float8, int, bigint, float8, float8) IS
+'Trains a character (tokens => ''char'', every character as it is) or word language model '
+'on the text column of a relation, read with the caller''s rights, and stores it as the '
+'next version of model_name (kind language_model). The texts, in a seeded random order, '
+'form one token stream; its last validation_fraction is held out and the vocabulary comes '
+'from the rest. Truncated backpropagation through time in chunks of bptt steps over '
+'batch_size parallel streams, the state carried between chunks; early stopping on the '
+'validation loss; max_seconds > 0 bounds the training time. Returns the losses in nats '
+'per token, the validation perplexity, epochs run, the best epoch, seconds, the '
+'vocabulary size and the tokens of each part.';
+
+CREATE FUNCTION rnn.generate(model text, prompt text DEFAULT '',
+                             max_tokens int DEFAULT 200, temperature float8 DEFAULT 1.0,
+                             top_k int DEFAULT 0, seed int DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'rnn_generate'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED COST 10000;
+
+COMMENT ON FUNCTION rnn.generate(text, text, int, float8, int, int) IS
+'Text sampled from a language model: the prompt followed by up to max_tokens (0 to 100000) '
+'tokens drawn from softmax(logits / temperature), from the top_k most likely when '
+'top_k > 0, until the model ends the text. The same seed gives the same text; a NULL seed '
+'a fresh one. NULL when the model, prompt or a knob is NULL.';
+
+CREATE FUNCTION rnn.log_likelihood(model text, body text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'rnn_log_likelihood'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+COMMENT ON FUNCTION rnn.log_likelihood(text, text) IS
+'Natural log of the probability of a text under a language model: the sum of '
+'log p(next token) over its tokens and its end.';
+
+CREATE FUNCTION rnn.perplexity(model text, body text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'rnn_perplexity'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+COMMENT ON FUNCTION rnn.perplexity(text, text) IS
+'exp(-log_likelihood / (tokens + 1)): how unusual a text is under a language model '
+'(1 for a text it predicts with certainty).';

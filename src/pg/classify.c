@@ -298,7 +298,10 @@ rnn_classifier_get(FunctionCallInfo fcinfo, const char *name, RnnCachedModel **e
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s, not a classifier", name, entry->kind),
-				 errhint("Score forecasters with rnn.forecast() or rnn.predict_next().")));
+				 errhint("%s", strcmp(entry->kind, RNN_KIND_FORECASTER) == 0 ?
+						 "Score forecasters with rnn.forecast() or rnn.predict_next()." :
+						 strcmp(entry->kind, "tagger") == 0 ? "Tag texts with rnn.tag()." :
+						 "Score language models with rnn.perplexity() or rnn.generate().")));
 	if (entry->aux == NULL)
 		entry->aux = build_classifier(entry);
 	else if (((RnnClassifier *) entry->aux)->magic != RNN_CLASSIFIER_MAGIC)

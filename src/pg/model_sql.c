@@ -27,7 +27,8 @@
 static const char *
 head_name(RnnHeadKind head)
 {
-	return head == RNN_HEAD_CLASSIFIER ? "classifier" : "regression";
+	return head == RNN_HEAD_CLASSIFIER ? "classifier" :
+		head == RNN_HEAD_STEPS ? "steps" : "regression";
 }
 
 static const char *
@@ -190,8 +191,10 @@ parse_config(Jsonb *json, RnnConfig *cfg)
 				cfg->head = RNN_HEAD_REGRESSION;
 			else if (strcmp(s, "classifier") == 0)
 				cfg->head = RNN_HEAD_CLASSIFIER;
+			else if (strcmp(s, "steps") == 0)
+				cfg->head = RNN_HEAD_STEPS;
 			else
-				config_error(key, psprintf("Head \"%s\" is not one of regression, classifier.", s));
+				config_error(key, psprintf("Head \"%s\" is not one of regression, classifier, steps.", s));
 		}
 		else if (strcmp(key, "pooling") == 0)
 		{
@@ -425,7 +428,8 @@ rnn_import_model(PG_FUNCTION_ARGS)
 	model = rnn_decode_or_raise(weights,
 								psprintf("could not import model \"%s\"", name));
 
-	if ((model->cfg.head == RNN_HEAD_CLASSIFIER) != (strcmp(kind, RNN_KIND_CLASSIFIER) == 0))
+	if (model->cfg.head != (strcmp(kind, RNN_KIND_CLASSIFIER) == 0 ? RNN_HEAD_CLASSIFIER
+							: RNN_HEAD_REGRESSION))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model kind \"%s\" does not match the weights", kind),
