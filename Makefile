@@ -36,7 +36,7 @@ PG_OBJS = src/pg/forecast_data.o src/pg/forecast_train.o src/pg/forecast_score.o
 	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o \
 	src/pg/model_cache.o src/pg/model_sql.o \
 	src/pg/text_data.o src/pg/classify.o src/pg/classify_train.o src/pg/stream.o \
-	src/pg/lm_train.o src/pg/lm.o
+	src/pg/lm_train.o src/pg/lm.o src/pg/tag_train.o src/pg/tag.o
 OBJS = $(CORE_OBJS) $(PG_OBJS)
 HEADERS = src/core/rnn.h
 
@@ -58,7 +58,7 @@ PG_CFLAGS += $(OPTFLAGS)
 SHLIB_LINK = -ldl
 
 REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast bad_input \
-	language_model \
+	language_model tagger \
 	model_cache sentiment drop_extension
 
 PG_CONFIG ?= pg_config

@@ -98,3 +98,72 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 COMMENT ON FUNCTION rnn.perplexity(text, text) IS
 'exp(-log_likelihood / (tokens + 1)): how unusual a text is under a language model '
 '(1 for a text it predicts with certainty).';
+
+-- ---------------------------------------------------------------------------
+-- Taggers
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION rnn.train_tagger(
+    model_name text,
+    relation regclass,
+    tokens_column name,
+    tags_column name,
+    cell text DEFAULT 'lstm',
+    bidirectional boolean DEFAULT true,
+    num_layers int DEFAULT 1,
+    embedding_dim int DEFAULT 100,
+    hidden_size int DEFAULT 128,
+    dropout float8 DEFAULT 0.3,
+    vocab_size int DEFAULT 50000,
+    min_count int DEFAULT 1,
+    max_length int DEFAULT 256,
+    epochs int DEFAULT 20,
+    batch_size int DEFAULT 32,
+    learning_rate float8 DEFAULT 0.002,
+    validation_fraction float8 DEFAULT 0.1,
+    patience int DEFAULT 3,
+    seed bigint DEFAULT 42,
+    word_dropout float8 DEFAULT 0.1,
+    clip_norm float8 DEFAULT 5,
+    OUT version int,
+    OUT train_accuracy float8,
+    OUT validation_accuracy float8,
+    OUT train_loss float8,
+    OUT validation_loss float8,
+    OUT epochs_run int,
+    OUT best_epoch int,
+    OUT seconds float8,
+    OUT vocabulary_size int,
+    OUT tag_count int)
+AS 'MODULE_PATHNAME', 'rnn_train_tagger'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION rnn.train_tagger(text, regclass, name, name, text, boolean, int, int, int,
+    float8, int, int, int, int, int, float8, float8, int, bigint, float8, float8) IS
+'Trains a sequence tagger (one tag per token; a bidirectional LSTM by default) on rows of '
+'text[] tokens and text[] tags of the same length, read with the caller''s rights, and '
+'stores it as the next version of model_name (kind tagger). Rows with a NULL array or no '
+'tokens are skipped; arrays of different lengths or with NULL elements are an error naming '
+'the row. Holds out a seeded validation_fraction of the rows for early stopping; the '
+'vocabulary comes from the training rows. Returns token accuracy and loss on both parts, '
+'epochs run, the best epoch, seconds, the vocabulary size and the number of tags.';
+
+CREATE FUNCTION rnn.tag(model text, tokens text[],
+                        OUT "position" int, OUT token text, OUT tag text, OUT probability float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rnn_tag_tokens'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 20;
+
+COMMENT ON FUNCTION rnn.tag(text, text[]) IS
+'The most probable tag of every token of an array under a tagger, with its probability; '
+'position counts from 1 as in arrays.';
+
+CREATE FUNCTION rnn.tag(model text, body text,
+                        OUT "position" int, OUT token text, OUT tag text, OUT probability float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rnn_tag_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 20;
+
+COMMENT ON FUNCTION rnn.tag(text, text) IS
+'The most probable tag of every token of a text, tokenized as rnn.train_classifier does '
+'(lower-cased words, punctuation split off), with its probability.';

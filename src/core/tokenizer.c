@@ -801,6 +801,53 @@ builder_count(RnnVocabBuilder *b, const uint8_t *tok, size_t n)
 }
 
 RnnTokStatus
+rnn_token_normalize(const char *token, size_t len, char *out, size_t cap, size_t *out_len,
+					size_t *err_offset)
+{
+	Scanner		sc;
+	Token		tok;
+	RnnTokStatus st;
+	size_t		n;
+
+	if (out_len == NULL || (out == NULL && cap > 0))
+		return RNN_TOK_INVALID_ARG;
+	*out_len = 0;
+	st = check_text(token, len, err_offset);
+	if (st != RNN_TOK_OK)
+		return st;
+	/* the word-mode normalization of one span covering the whole token */
+	scanner_init(&sc, token, len, RNN_TOK_WORD);
+	tok.start = 0;
+	tok.end = len;
+	tok.space = 0;
+	n = token_normalize(&sc, &tok, (uint8_t *) out, cap);
+	if (n == SIZE_MAX)
+		return RNN_TOK_TOO_LONG;
+	*out_len = n;
+	return RNN_TOK_OK;
+}
+
+RnnTokStatus
+rnn_vocab_builder_add_token(RnnVocabBuilder *b, const char *token, size_t len,
+							size_t *err_offset)
+{
+	char		buf[RNN_TOKEN_MAX_BYTES];
+	size_t		n = 0;
+	RnnTokStatus st;
+
+	if (b == NULL)
+		return RNN_TOK_INVALID_ARG;
+	st = rnn_token_normalize(token, len, buf, sizeof(buf), &n, err_offset);
+	if (st == RNN_TOK_TOO_LONG && len <= RNN_TOKENIZER_MAX_BYTES)
+		st = RNN_TOK_OK;		/* too long for a vocabulary: counted, not kept */
+	else if (st == RNN_TOK_OK && n > 0)
+		st = builder_count(b, (const uint8_t *) buf, n);
+	if (st == RNN_TOK_OK)
+		b->n_tokens++;
+	return st;
+}
+
+RnnTokStatus
 rnn_vocab_builder_add(RnnVocabBuilder *b, const char *text, size_t len,
 					  size_t *err_offset)
 {

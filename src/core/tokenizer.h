@@ -168,6 +168,24 @@ RnnTokStatus rnn_vocab_builder_add(RnnVocabBuilder *b, const char *text,
 								   size_t len, size_t *err_offset);
 
 /*
+ * Counts one given token as a whole, not split (a tagger's tokens come
+ * split already), normalized as rnn_token_normalize does.  An empty
+ * normalization (only format characters) is counted in n_tokens only.
+ */
+RnnTokStatus rnn_vocab_builder_add_token(RnnVocabBuilder *b, const char *token,
+										 size_t len, size_t *err_offset);
+
+/*
+ * The normalization of one whole token, code point by code point as in
+ * word mode (lower-casing table, typographic quotes, format characters
+ * dropped), with nothing split off or dropped as a separator: "U.S." is
+ * "u.s.".  Writes *out_len bytes (<= len) to out (capacity cap);
+ * RNN_TOK_TOO_LONG when they do not fit.  rnn_vocab_lookup then finds it.
+ */
+RnnTokStatus rnn_token_normalize(const char *token, size_t len, char *out, size_t cap,
+								 size_t *out_len, size_t *err_offset);
+
+/*
  * Distinct tokens counted so far, and all token occurrences (including those
  * too long for a vocabulary); either pointer may be NULL.
  */

@@ -33,6 +33,9 @@
 /* Most tokens rnn.generate produces in one call. */
 #define RNN_GENERATE_MAX_TOKENS 100000
 
+/* Most tokens rnn.tag takes in one call. */
+#define RNN_TAG_MAX_TOKENS 100000
+
 /* Steps a cached language model feeds at once (prompt, scored text). */
 #define RNN_LM_CHUNK 128
 
