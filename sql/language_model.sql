@@ -98,6 +98,29 @@ SELECT vocabulary[3:6] IS NOT NULL AS has_words, 'cat' = ANY (vocabulary) AS cat
 SELECT rnn.generate('lines_words', 'The cat', max_tokens => 6, top_k => 1) ~ '^The cat( [a-z.]+)+$' AS words_with_spaces;
 
 -- ---------------------------------------------------------------------------
+-- Import: the weights with their vocabulary and hyperparams are the same
+-- model; metadata that scoring would refuse is refused at import.
+SELECT rnn.import_model('lines_copy', weights, 'language_model',
+         jsonb_build_object('vocabulary', vocabulary, 'hyperparams', hyperparams)) AS version
+  FROM rnn.models WHERE name = 'lines_lm';
+SELECT rnn.log_likelihood('lines_copy', 'the cat sat on the mat.')
+     = rnn.log_likelihood('lines_lm', 'the cat sat on the mat.') AS same_scores;
+SELECT rnn.import_model('bad', weights, 'language_model',
+         jsonb_build_object('vocabulary', vocabulary[1:5], 'hyperparams', hyperparams))
+  FROM rnn.models WHERE name = 'lines_lm';
+:e
+SELECT rnn.import_model('bad', weights, 'language_model',
+         jsonb_build_object('vocabulary', vocabulary, 'hyperparams', '{"tokens": "byte"}'::jsonb))
+  FROM rnn.models WHERE name = 'lines_lm';
+:e
+SELECT rnn.import_model('bad', weights, 'tagger', jsonb_build_object('vocabulary', vocabulary))
+  FROM rnn.models WHERE name = 'lines_lm';
+:e
+SELECT rnn.import_model('bad', weights, 'classifier') FROM rnn.models WHERE name = 'lines_lm';
+:e
+SELECT count(*) AS nothing_stored FROM rnn.models WHERE name = 'bad';
+
+-- ---------------------------------------------------------------------------
 -- Bad input: nothing is stored.
 SET client_min_messages = warning;
 CREATE TABLE labelled AS SELECT body, id % 2 = 0 AS positive FROM lines WHERE id <= 100;
@@ -158,5 +181,6 @@ SELECT rnn.sentiment('lines_lm', 'a');
 SELECT count(*) - :models_before AS models_added FROM rnn.models;
 RESET client_min_messages;
 
-SELECT rnn.drop_model('lines_lm') + rnn.drop_model('lines_words') + rnn.drop_model('lines_clf') AS dropped;
+SELECT rnn.drop_model('lines_lm') + rnn.drop_model('lines_words') + rnn.drop_model('lines_clf')
+       + rnn.drop_model('lines_copy') AS dropped;
 DROP TABLE lines, unigram, logs, empty_lines, labelled;

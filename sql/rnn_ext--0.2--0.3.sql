@@ -13,6 +13,16 @@ COMMENT ON FUNCTION rnn.isa_info() IS
 'The code path this backend''s engine kernels run (generic, avx2 or avx512), '
 'the rnn.isa setting that chose it, and the paths this CPU supports.';
 
+-- rnn.import_model takes the new kinds and checks metadata as scoring does
+COMMENT ON FUNCTION rnn.import_model(text, bytea, text, jsonb) IS
+'Checks a weights blob and stores it as the next version of a model owned '
+'by the current role; kind is forecaster, classifier, language_model or tagger '
+'and must match the weights'' head. info may hold hyperparams, vocabulary, '
+'normalization, labels, metrics, loss_curve, source_relation and source_rows; '
+'when it holds scoring metadata (hyperparams, normalization, vocabulary, labels) '
+'that is checked as scoring checks it, and nothing is stored on an error. '
+'Returns the new version.';
+
 -- language models and taggers are kinds of model too
 ALTER TABLE rnn.models DROP CONSTRAINT models_kind_check;
 ALTER TABLE rnn.models ADD CONSTRAINT models_kind_check

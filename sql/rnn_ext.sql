@@ -177,9 +177,12 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION rnn.import_model(text, bytea, text, jsonb) IS
 'Checks a weights blob and stores it as the next version of a model owned '
-'by the current role; kind is forecaster or classifier. info may hold '
-'hyperparams, vocabulary, normalization, labels, metrics, loss_curve, '
-'source_relation and source_rows. Returns the new version.';
+'by the current role; kind is forecaster, classifier, language_model or tagger '
+'and must match the weights'' head. info may hold hyperparams, vocabulary, '
+'normalization, labels, metrics, loss_curve, source_relation and source_rows; '
+'when it holds scoring metadata (hyperparams, normalization, vocabulary, labels) '
+'that is checked as scoring checks it, and nothing is stored on an error. '
+'Returns the new version.';
 
 CREATE FUNCTION rnn.model_cache_stats(OUT models int, OUT bytes bigint,
                                       OUT calls bigint, OUT lookups bigint,

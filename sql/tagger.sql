@@ -78,6 +78,21 @@ SELECT version, validation_accuracy > (SELECT accuracy FROM baseline) AS beats_b
 RESET client_min_messages;
 
 -- ---------------------------------------------------------------------------
+-- Import: the weights with their vocabulary and tags are the same tagger.
+SELECT rnn.import_model('pos_copy', weights, 'tagger',
+         jsonb_build_object('vocabulary', vocabulary, 'labels', labels)) AS version
+  FROM rnn.models WHERE name = 'pos';
+SELECT bool_and(a.tag = b.tag AND a.probability = b.probability) AS same_tags
+  FROM rnn.tag('pos', 'Ron saw the saw.') a JOIN rnn.tag('pos_copy', 'Ron saw the saw.') b USING (position);
+SELECT rnn.import_model('bad', weights, 'tagger', jsonb_build_object('vocabulary', vocabulary, 'labels', labels[1:2]))
+  FROM rnn.models WHERE name = 'pos';
+:e
+SELECT rnn.import_model('bad', weights, 'language_model', jsonb_build_object('vocabulary', vocabulary))
+  FROM rnn.models WHERE name = 'pos';
+:e
+SELECT count(*) AS nothing_stored FROM rnn.models WHERE name = 'bad';
+
+-- ---------------------------------------------------------------------------
 -- Bad input: nothing is stored.
 SET client_min_messages = warning;
 CREATE TABLE lines AS SELECT array_to_string(tokens, ' ') AS body FROM sentences WHERE id <= 100;
@@ -138,5 +153,6 @@ SELECT * FROM rnn.tag('no_such_model', 'a');
 SELECT count(*) - :models_before AS models_added FROM rnn.models;
 RESET client_min_messages;
 
-SELECT rnn.drop_model('pos') + rnn.drop_model('pos_uni') + rnn.drop_model('pos_lm') AS dropped;
+SELECT rnn.drop_model('pos') + rnn.drop_model('pos_uni') + rnn.drop_model('pos_lm')
+       + rnn.drop_model('pos_copy') AS dropped;
 DROP TABLE sentences, baseline, lines, ragged;

@@ -289,6 +289,12 @@ build_classifier(RnnCachedModel *entry)
 	return clf;
 }
 
+void
+rnn_classifier_check(RnnCachedModel *entry)
+{
+	build_classifier(entry);	/* in a context under entry->cxt */
+}
+
 RnnClassifier *
 rnn_classifier_get(FunctionCallInfo fcinfo, const char *name, RnnCachedModel **entry_out)
 {

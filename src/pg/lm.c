@@ -114,6 +114,12 @@ build_lm(RnnCachedModel *entry)
 	return lm;
 }
 
+void
+rnn_lm_check(RnnCachedModel *entry)
+{
+	build_lm(entry);
+}
+
 static RnnLm *
 lm_get(FunctionCallInfo fcinfo, const char *name)
 {

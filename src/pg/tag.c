@@ -106,6 +106,12 @@ build_tagger(RnnCachedModel *entry)
 	return tg;
 }
 
+void
+rnn_tagger_check(RnnCachedModel *entry)
+{
+	build_tagger(entry);
+}
+
 static RnnTagger *
 tagger_get(FunctionCallInfo fcinfo, const char *name)
 {

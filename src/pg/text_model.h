@@ -53,4 +53,12 @@ rnn_lm_tok_mode(const char *tokens, bool *ok)
 	return RNN_TOK_WORD;
 }
 
+/*
+ * Build the scoring state of a language model or tagger entry as scoring
+ * would (in a context under entry->cxt): raises what scoring would raise on
+ * its metadata (rnn.import_model).
+ */
+void		rnn_lm_check(RnnCachedModel *entry);
+void		rnn_tagger_check(RnnCachedModel *entry);
+
 #endif							/* RNN_TEXT_MODEL_H */
