@@ -54,7 +54,8 @@ batchbuf_bytes(const RnnConfig *cfg, int B, int T)
 		sizeof(int32_t) * (cfg->vocab_size > 0 ? rows : 0) +
 		sizeof(float) * (size_t) B * cfg->skip_size +
 		sizeof(float) * (size_t) B * cfg->output_size +
-		sizeof(int) * label_rows(cfg, B, T) + sizeof(float) * B;
+		sizeof(int) * label_rows(cfg, B, T) + sizeof(float) * B +
+		sizeof(float) * (size_t) B * cfg->output_size;
 }
 
 static void *
@@ -80,6 +81,8 @@ batchbuf_alloc(RnnBatchBuf *buf, const RnnConfig *cfg, int B, int T)
 	buf->labels = (int *) p;
 	p += sizeof(int) * label_rows(cfg, B, T);
 	buf->weights = (float *) p;
+	p += sizeof(float) * B;
+	buf->offsets = (float *) p;
 	return base;
 }
 
@@ -151,6 +154,8 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 	batch.skip = buf->skip;
 
 	st = rnn_forward(tr, &batch, train, NULL);
+	if (st == RNN_OK && ds->use_offsets)
+		rnn_add_output_offsets(tr, buf->offsets);
 	if (st == RNN_OK)
 	{
 		if (cfg->head == RNN_HEAD_STEPS)

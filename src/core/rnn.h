@@ -344,6 +344,9 @@ RnnStatus	rnn_loss_xent_steps(RnnTrainer *tr, const int32_t *targets, double *lo
  */
 void		rnn_trainer_set_state(RnnTrainer *tr, const float *h0, const float *c0);
 
+/* outputs (B, O) += offsets (B, O) on the last forward, before a loss. */
+void		rnn_add_output_offsets(RnnTrainer *tr, const float *offsets);
+
 void		rnn_zero_grad(RnnTrainer *tr);
 
 /* Backward of the last forward (training) given d(outputs); accumulates. */
@@ -387,6 +390,8 @@ typedef struct RnnBatchBuf
 								 * (max_batch * max_steps) packed per-step
 								 * targets, < 0 masked */
 	float	   *weights;		/* (max_batch) per-example loss weight */
+	float	   *offsets;		/* (max_batch, output_size) added to the
+								 * outputs before the loss (use_offsets) */
 } RnnBatchBuf;
 
 typedef struct RnnDataset
@@ -396,6 +401,9 @@ typedef struct RnnDataset
 	int			n_valid;		/* examples n_train .. n_train+n_valid-1 validate */
 	int			max_steps;		/* longest example */
 	int			use_weights;	/* classification: pass buf->weights to the loss */
+	int			use_offsets;	/* load fills buf->offsets: a fixed term added
+								 * to the outputs (a linear path beside the
+								 * network, fitted before it) */
 	int			(*length) (void *ctx, int example);
 	/*
 	 * Fill buf with examples idx[0..count), in that order (rnn_fit has sorted
