@@ -462,8 +462,11 @@ check_import_metadata(const char *name, const char *kind, RnnModel *model,
 	strlcpy(entry.kind, kind, sizeof(entry.kind));
 	entry.cxt = cxt;
 	entry.model = model;
-	entry.hyperparams = req->hyperparams;
-	entry.normalization = req->normalization;
+	/* values from a tuple may have short varlena headers: unpack */
+	entry.hyperparams = req->hyperparams ?
+		DatumGetJsonbP(PointerGetDatum(req->hyperparams)) : NULL;
+	entry.normalization = req->normalization ?
+		DatumGetJsonbP(PointerGetDatum(req->normalization)) : NULL;
 	entry.vocabulary = req->vocabulary;
 	entry.labels = req->labels;
 	if (strcmp(kind, RNN_KIND_FORECASTER) == 0)
