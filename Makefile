@@ -23,14 +23,19 @@ ifneq ($(shell sed -n "s/^default_version = '\(.*\)'$$/\1/p" $(EXTENSION).contro
 $(error default_version in $(EXTENSION).control is not EXTVERSION = $(EXTVERSION))
 endif
 
+# kernels_<isa>.o: the hot loops once per code path (src/core/kernels.h);
+# each includes KERNEL_SRCS, which are not compiled on their own
 CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
-	src/core/codec.o src/core/cell_tanh.o src/core/cell_gru.o \
-	src/core/cell_lstm.o src/core/network.o src/core/loss.o \
-	src/core/optim.o src/core/fit.o src/core/infer.o src/core/tokenizer.o
-PG_OBJS = src/pg/forecast_data.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/jsonb_util.o \
+	src/core/codec.o src/core/kernels.o src/core/kernels_generic.o \
+	src/core/kernels_avx2.o src/core/kernels_avx512.o src/core/network.o \
+	src/core/loss.o src/core/optim.o src/core/fit.o src/core/infer.o \
+	src/core/tokenizer.o
+KERNEL_SRCS = src/core/cell_tanh.c src/core/cell_gru.c src/core/cell_lstm.c \
+	src/core/optim_loops.c
+PG_OBJS = src/pg/forecast_data.o src/pg/forecast_calendar.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/jsonb_util.o \
 	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o \
 	src/pg/model_cache.o src/pg/model_sql.o \
-	src/pg/classify.o src/pg/classify_train.o src/pg/stream.o
+	src/pg/text_data.o src/pg/classify.o src/pg/classify_train.o src/pg/stream.o
 OBJS = $(CORE_OBJS) $(PG_OBJS)
 HEADERS = src/core/rnn.h
 
@@ -40,8 +45,10 @@ HEADERS = src/core/rnn.h
 # server loads rnn_ext.so, with signals unblocked.
 PG_CPPFLAGS += -Isrc/core -DRNN_BLAS_DLOPEN
 
-# PGXS compiles with -O2 and no -march: the elementwise gate loops only
-# vectorize with a target ISA.  Build portable packages with OPTFLAGS=
+# PGXS compiles with -O2 and no -march.  The hot loops need no flag: they
+# are built for each x86-64 level and picked at run time (kernels.h), so a
+# portable package (OPTFLAGS=) runs them as fast as a native build.  The
+# rest of the engine still gains a little from the machine's ISA.
 OPTFLAGS ?= -march=native
 PG_CFLAGS += $(OPTFLAGS)
 
@@ -49,7 +56,7 @@ PG_CFLAGS += $(OPTFLAGS)
 # needs OpenBLAS's runtime (libopenblas0) at run time, not at link time.
 SHLIB_LINK = -ldl
 
-REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast bad_input \
+REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast calendar bad_input \
 	model_cache sentiment drop_extension
 
 PG_CONFIG ?= pg_config
@@ -70,15 +77,18 @@ include $(PGXS)
 # PostgreSQL's own -Wdeclaration-after-statement applies to src/pg only.
 # -fno-math-errno: sqrtf in Adam's loop (optim.c) becomes a vector sqrt
 # instead of a call that may set errno; the engine never reads errno after
-# math functions.  Keep in step with test/core/Makefile and
-# test/bench/engine_vs_torch.sh.
-src/core/%.o: override CFLAGS += -Wno-declaration-after-statement -fno-math-errno
+# math functions.  -Wno-psabi: without AVX (OPTFLAGS=, kernels_generic.c)
+# GCC notes that passing 32-byte vectors changed ABI in GCC 4.6; the engine
+# passes them only between static functions.  Keep in step with
+# test/core/Makefile and test/bench/engine_vs_torch.sh.
+src/core/%.o: override CFLAGS += -Wno-declaration-after-statement -fno-math-errno -Wno-psabi
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
 # PGXS tracks no header dependencies: rebuild everything when a header changes.
 $(OBJS): $(wildcard src/core/*.h src/pg/*.h)
+$(patsubst %,src/core/kernels_%.o,generic avx2 avx512): $(KERNEL_SRCS)
 
 .PHONY: check-core
 check-core:

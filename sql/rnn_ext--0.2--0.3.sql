@@ -5,6 +5,14 @@
 
 \echo Use "ALTER EXTENSION rnn_ext UPDATE TO '0.3'" to load this file. \quit
 
+CREATE FUNCTION rnn.isa_info(OUT isa text, OUT setting text, OUT cpu_supports text[])
+AS 'MODULE_PATHNAME', 'rnn_isa_info'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION rnn.isa_info() IS
+'The code path this backend''s engine kernels run (generic, avx2 or avx512), '
+'the rnn.isa setting that chose it, and the paths this CPU supports.';
+
 -- train_forecaster gains seasonal (recur over seasons, correct the
 -- seasonal-naive forecast)
 DROP FUNCTION rnn.train_forecaster(text, regclass, text, text, text, text[], text, int, int,

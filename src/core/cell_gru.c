@@ -6,10 +6,13 @@
  *   z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
  *   n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))
  *   h' = (1 - z) * n + z * h
+ *
+ * Not a translation unit of its own: kernels_impl.h includes it once per
+ * code path (kernels.h), so these functions are static there.
  */
 #include <string.h>
 
-#include "cells.h"
+#include "kernels.h"
 
 static inline int
 step_at(const RnnPack *pk, int k, int reverse)
@@ -17,7 +20,7 @@ step_at(const RnnPack *pk, int k, int reverse)
 	return reverse ? pk->T - 1 - k : k;
 }
 
-void
+static void
 cell_gru_forward(float *out, int ldo, float *h_state, float *scratch,
 				 RnnCellCache *cache, const RnnCellWeights *w,
 				 const RnnPack *pk, int H, int reverse)
@@ -75,7 +78,7 @@ cell_gru_forward(float *out, int ldo, float *h_state, float *scratch,
 	}
 }
 
-void
+static void
 cell_gru_backward(float *dgi, float *dgh, float *dh_state,
 				  const float *dout, int ld_dout,
 				  const RnnCellCache *cache, const RnnCellWeights *w,

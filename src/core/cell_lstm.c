@@ -8,12 +8,15 @@
  *   o  = sigmoid(W_io x + b_io + W_ho h + b_ho)
  *   c' = f * c + i * g
  *   h' = o * tanh(c')
+ *
+ * Not a translation unit of its own: kernels_impl.h includes it once per
+ * code path (kernels.h), so these functions are static there.
  */
 #include <string.h>
 
-#include "cells.h"
+#include "kernels.h"
 
-void
+static void
 cell_lstm_forward(float *out, int ldo, float *h_state, float *c_state,
 				  float *scratch, RnnCellCache *cache,
 				  const RnnCellWeights *w, const RnnPack *pk,
@@ -71,7 +74,7 @@ cell_lstm_forward(float *out, int ldo, float *h_state, float *c_state,
 	}
 }
 
-void
+static void
 cell_lstm_backward(float *dgi, float *dh_state, float *dc_state,
 				   const float *dout, int ld_dout,
 				   const RnnCellCache *cache, const RnnCellWeights *w,

@@ -2,12 +2,15 @@
  * cell_tanh.c -- vanilla (Elman) RNN layer, one direction (torch.nn.RNN,
  * nonlinearity 'tanh'):
  *   h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+ *
+ * Not a translation unit of its own: kernels_impl.h includes it once per
+ * code path (kernels.h), so these functions are static there.
  */
 #include <string.h>
 
-#include "cells.h"
+#include "kernels.h"
 
-void
+static void
 cell_tanh_forward(float *out, int ldo, float *h_state, float *scratch,
 				  RnnCellCache *cache, const RnnCellWeights *w,
 				  const RnnPack *pk, int H, int reverse)
@@ -45,7 +48,7 @@ cell_tanh_forward(float *out, int ldo, float *h_state, float *scratch,
 	}
 }
 
-void
+static void
 cell_tanh_backward(float *dgi, float *dh_state,
 				   const float *dout, int ld_dout,
 				   const RnnCellCache *cache, const RnnCellWeights *w,

@@ -428,10 +428,10 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 	switch (cfg->cell)
 	{
 		case RNN_CELL_TANH:
-			cell_tanh_forward(out, F, h, tr->scratch, cache, &w, pk, H, d);
+			rnn_kernels()->tanh_forward(out, F, h, tr->scratch, cache, &w, pk, H, d);
 			break;
 		case RNN_CELL_GRU:
-			cell_gru_forward(out, F, h, tr->scratch, cache, &w, pk, H, d);
+			rnn_kernels()->gru_forward(out, F, h, tr->scratch, cache, &w, pk, H, d);
 			break;
 		case RNN_CELL_LSTM:
 			{
@@ -441,7 +441,7 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 					memcpy(c, tr->init_c + state, sizeof(float) * (size_t) pk->B * H);
 				else
 					memset(c, 0, sizeof(float) * (size_t) pk->B * H);
-				cell_lstm_forward(out, F, h, c, tr->scratch, cache, &w, pk, H, d);
+				rnn_kernels()->lstm_forward(out, F, h, c, tr->scratch, cache, &w, pk, H, d);
 				break;
 			}
 	}
@@ -469,13 +469,13 @@ recurrent_backward(RnnTrainer *tr, int l, int d, const float *dy,
 	switch (cfg->cell)
 	{
 		case RNN_CELL_TANH:
-			cell_tanh_backward(tr->dgi, tr->dh_state, dy + d * H, F, cache, &w, pk, H, d);
+			rnn_kernels()->tanh_backward(tr->dgi, tr->dh_state, dy + d * H, F, cache, &w, pk, H, d);
 			break;
 		case RNN_CELL_GRU:
-			cell_gru_backward(tr->dgi, tr->dgh, tr->dh_state, dy + d * H, F, cache, &w, pk, H, d);
+			rnn_kernels()->gru_backward(tr->dgi, tr->dgh, tr->dh_state, dy + d * H, F, cache, &w, pk, H, d);
 			break;
 		case RNN_CELL_LSTM:
-			cell_lstm_backward(tr->dgi, tr->dh_state, tr->dc_state, dy + d * H, F, cache, &w, pk, H, d);
+			rnn_kernels()->lstm_backward(tr->dgi, tr->dh_state, tr->dc_state, dy + d * H, F, cache, &w, pk, H, d);
 			break;
 	}
 

@@ -5,7 +5,7 @@
 #ifndef RNN_NETWORK_H
 #define RNN_NETWORK_H
 
-#include "cells.h"
+#include "kernels.h"
 
 struct RnnTrainer
 {

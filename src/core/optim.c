@@ -1,33 +1,11 @@
 /*
  * optim.c -- global gradient-norm clipping and Adam, as flat loops over the
- * one gradient buffer (torch.nn.utils.clip_grad_norm_ + torch.optim.Adam).
+ * one gradient buffer (torch.nn.utils.clip_grad_norm_ + torch.optim.Adam);
+ * the loops themselves are kernels (optim_loops.c).
  */
 #include <math.h>
 
 #include "network.h"
-
-typedef double v8d __attribute__((vector_size(64)));
-
-/* sum of g[i]^2 in double, 8 lanes at a time */
-static double
-sum_squares(const float *g, size_t n)
-{
-	v8d			acc = {0, 0, 0, 0, 0, 0, 0, 0};
-	double		sq = 0.0;
-	size_t		i = 0;
-
-	for (; i + RNN_VW <= n; i += RNN_VW)
-	{
-		v8d			x = __builtin_convertvector(v8_load(g + i, RNN_VW), v8d);
-
-		acc += x * x;
-	}
-	for (int k = 0; k < RNN_VW; k++)
-		sq += acc[k];
-	for (; i < n; i++)
-		sq += (double) g[i] * g[i];
-	return sq;
-}
 
 RnnStatus
 rnn_optim_step(RnnTrainer *tr, double *grad_norm)
@@ -46,7 +24,7 @@ rnn_optim_step(RnnTrainer *tr, double *grad_norm)
 
 	if (!tr->has_grads)
 		return RNN_ERR_INPUT;
-	sq = sum_squares(g, n);
+	sq = rnn_kernels()->sum_squares(g, n);
 	if (grad_norm)
 		*grad_norm = sqrt(sq);
 	if (!isfinite(sq))
@@ -66,36 +44,10 @@ rnn_optim_step(RnnTrainer *tr, double *grad_norm)
 	bc2 = 1.0f - powf(o->beta2, (float) tr->step);
 	step_size = o->learning_rate / bc1;
 	{
-		/* torch: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), 8 lanes at a time */
-		const float b1 = o->beta1,
-					b2 = o->beta2,
-					wd = o->weight_decay;
-		const v8f	vb1 = v8_set1(b1),
-					vb2 = v8_set1(b2),
-					vb1c = v8_set1(1.0f - b1),
-					vb2c = v8_set1(1.0f - b2),
-					vwd = v8_set1(wd),
-					vclip = v8_set1(clip),
-					vstep = v8_set1(step_size),
-					vsbc2 = v8_set1(sqrtf(bc2)),
-					veps = v8_set1(o->eps);
+		RnnAdamStep as = {o->beta1, o->beta2, o->weight_decay, clip, step_size,
+		sqrtf(bc2), o->eps};
 
-		for (size_t i = 0; i < n; i += RNN_VW)
-		{
-			int			k = n - i < RNN_VW ? (int) (n - i) : RNN_VW;
-			v8f			wi = v8_load(w + i, k);
-			v8f			gi = v8_load(g + i, k) * vclip + vwd * wi;
-			v8f			mi = vb1 * v8_load(m + i, k) + vb1c * gi;
-			v8f			vi = vb2 * v8_load(v + i, k) + vb2c * gi * gi;
-			v8f			sv;
-
-			for (int l = 0; l < RNN_VW; l++)
-				sv[l] = sqrtf(vi[l]);
-			wi -= vstep * mi / (sv / vsbc2 + veps);
-			v8_store(m + i, mi, k);
-			v8_store(v + i, vi, k);
-			v8_store(w + i, wi, k);
-		}
+		rnn_kernels()->adam_update(w, m, v, g, n, &as);
 	}
 	return RNN_OK;
 }

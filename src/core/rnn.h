@@ -76,6 +76,38 @@ void		rnn_sgemm(int trans_a, int trans_b, int M, int N, int K,
 					  float beta, float *C, int ldc);
 
 /* ---------------------------------------------------------------------------
+ * Code paths (kernels.c).  The hot loops (the per-step recurrent product and
+ * gate math of every cell, forward and backward, and Adam) are compiled for
+ * three x86-64 levels; one runs, chosen at the first kernel call: the one
+ * the environment variable RNN_ISA names (auto, generic, avx2, avx512), else
+ * the best this CPU supports; rnn_isa_set changes it at any time.
+ * Results agree across paths to float rounding (FMA contraction and
+ * summation order differ), not bit for bit.
+ */
+typedef enum RnnIsa
+{
+	RNN_ISA_GENERIC = 0,		/* any CPU (x86-64 baseline: SSE2) */
+	RNN_ISA_AVX2 = 1,			/* x86-64-v3: AVX2 + FMA, 16 ymm registers */
+	RNN_ISA_AVX512 = 2			/* x86-64-v4: AVX-512 F/BW/CD/DQ/VL, 32 zmm */
+} RnnIsa;
+
+#define RNN_ISA_COUNT 3
+
+const char *rnn_isa_name(RnnIsa isa);	/* "generic", "avx2", "avx512" */
+/* built, this CPU runs it, and RNN_ISA_MAX (if set to a path name) is not
+ * below it */
+int			rnn_isa_supported(RnnIsa isa);
+RnnIsa		rnn_isa_best(void);
+/* 0 if name is unknown; "auto" gives rnn_isa_best() */
+int			rnn_isa_parse(const char *name, RnnIsa *isa);
+/* RNN_ERR_CONFIG (and no change) if the CPU does not support isa */
+RnnStatus	rnn_isa_set(RnnIsa isa);
+/* select from RNN_ISA; on a bad or unsupported name *why says which and
+ * the path stays as it was */
+RnnStatus	rnn_isa_from_env(const char **why);
+RnnIsa		rnn_isa_current(void);
+
+/* ---------------------------------------------------------------------------
  * Seeded random numbers (rng.c): xoshiro128** seeded through splitmix64.
  */
 typedef struct RnnRng

@@ -45,7 +45,7 @@ v8_set1(float x)
 }
 
 /* n valid lanes (1..8); the others read as 0 and are never stored */
-static inline v8f
+static inline __attribute__((always_inline)) v8f
 v8_load(const float *p, int n)
 {
 	v8f			v;
@@ -60,7 +60,7 @@ v8_load(const float *p, int n)
 	return v;
 }
 
-static inline void
+static inline __attribute__((always_inline)) void
 v8_store(float *p, v8f v, int n)
 {
 	if (n == RNN_VW)

@@ -2,7 +2,9 @@
  * classify.h -- text classification (sentiment) on the engine.
  *
  * classify_train.c  rnn.train_classifier: reads (text, label) rows through
- *                   SPI, splits, builds the vocabulary, fits, stores;
+ *                   SPI, splits, builds the vocabulary, fits, stores (the
+ *                   text pipeline it shares with the other text models
+ *                   is text_data.c);
  * classify.c        rnn.sentiment, rnn.classify, rnn.class_probs, and the
  *                   scoring state shared with stream.c (below);
  * stream.c          rnn.sentiment_running (window aggregate),

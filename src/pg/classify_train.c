@@ -47,12 +47,10 @@
 
 #include <math.h>
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -62,8 +60,7 @@
 
 #include "classify.h"
 #include "jsonb_util.h"
-
-#define FETCH_ROWS 1000
+#include "text_data.h"
 
 /* ---------------------------------------------------------------------------
  * Arguments
@@ -240,36 +237,33 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
  */
 typedef struct Examples
 {
-	/* texts, UTF-8, back to back; freed once encoded */
-	char	   *text;
-	Size		text_used;
-	Size		text_cap;
-	/* per usable row */
-	int			n;
-	int			cap;
-	Size	   *text_off;		/* (n + 1) */
-	int		   *label;			/* (n) class index */
+	RnnTexts	texts;			/* usable rows' texts */
+	int		   *label;			/* (label_cap) class index of each text */
+	int			label_cap;
 	/* classes */
 	int			n_classes;
 	char	  **labels;			/* (n_classes), server encoding, type order */
-	int64		skipped_null;
-	int64		skipped_empty;
+	/* label text -> class, by binary search (row callback) */
+	char	  **by_text;		/* (n_classes) sorted by strcmp */
+	int		   *by_text_idx;	/* (n_classes) */
+	RnnTokMode	mode;
+	const char *relname;
 } Examples;
 
-/* Index of label s among the classes (sorted by strcmp in 'by_text'). */
+/* Index of label s among the classes. */
 static int
-find_class(char **by_text, int *by_text_idx, int n, const char *s)
+find_class(const Examples *ex, const char *s)
 {
 	int			lo = 0,
-				hi = n - 1;
+				hi = ex->n_classes - 1;
 
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
-		int			c = strcmp(by_text[mid], s);
+		int			c = strcmp(ex->by_text[mid], s);
 
 		if (c == 0)
-			return by_text_idx[mid];
+			return ex->by_text_idx[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -290,62 +284,26 @@ cmp_label_sort(const void *a, const void *b)
 	return strcmp(((const LabelSort *) a)->s, ((const LabelSort *) b)->s);
 }
 
+/*
+ * Classes: distinct labels of usable rows, in the label type's order.
+ * Text-like labels compare in byte order; a type without an ordering
+ * (json, point) is ordered by its text form.  Connected to SPI.
+ */
 static void
-column_info(Oid relid, const char *relname, const char *col, AttrNumber *attnum, Oid *type)
+read_classes(const TrainArgs *a, const char *relname, Oid label_type, MemoryContext data_cxt,
+			 Examples *ex)
 {
-	*attnum = get_attnum(relid, col);
-	if (*attnum == InvalidAttrNumber || *attnum < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation %s does not exist", col, relname)));
-	*type = get_atttype(relid, *attnum);
-}
-
-static void
-read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, Examples *ex)
-{
-	AttrNumber	text_att,
-				label_att;
-	Oid			text_type,
-				label_type;
-	Oid			text_base;
-	TypeCacheEntry *tce;
-	const char *qtext = quote_identifier(a->text_column);
+	TypeCacheEntry *tce = lookup_type_cache(label_type, TYPECACHE_LT_OPR);
 	const char *qlabel = quote_identifier(a->label_column);
 	StringInfoData sql;
-	MemoryContext old,
-				row_cxt;
-	Portal		portal;
 	LabelSort  *sorted;
-	char	  **by_text;
-	int		   *by_text_idx;
 	int			ret;
 
-	column_info(a->relid, relname, a->text_column, &text_att, &text_type);
-	column_info(a->relid, relname, a->label_column, &label_att, &label_type);
-	text_base = getBaseType(text_type);
-	if (text_base != TEXTOID && text_base != VARCHAROID && text_base != BPCHAROID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("text column \"%s\" is of type %s, not text",
-						a->text_column, format_type_be(text_type)),
-				 errhint("Train on a view that casts the column to text.")));
-
-	memset(ex, 0, sizeof(*ex));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	/*
-	 * Classes: distinct labels of usable rows, in the label type's order.
-	 * Text-like labels compare in byte order; a type without an ordering
-	 * (json, point) is ordered by its text form.
-	 */
-	tce = lookup_type_cache(label_type, TYPECACHE_LT_OPR);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT s.l::pg_catalog.text AS label FROM (SELECT DISTINCT %s AS l FROM %s "
 					 "WHERE %s IS NOT NULL AND %s IS NOT NULL) s ORDER BY %s LIMIT %d",
-					 qlabel, relname, qtext, qlabel,
+					 qlabel, relname, quote_identifier(a->text_column), qlabel,
 					 !OidIsValid(tce->lt_opr) ? "s.l::pg_catalog.text COLLATE \"C\"" :
 					 OidIsValid(get_typcollation(label_type)) ? "s.l COLLATE \"C\"" : "s.l",
 					 RNN_MAX_CLASSES + 1);
@@ -366,7 +324,6 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 														 SPI_tuptable->tupdesc, 1));
 	SPI_freetuptable(SPI_tuptable);
 
-	/* label text -> class, by binary search */
 	sorted = MemoryContextAlloc(data_cxt, sizeof(LabelSort) * Max(ex->n_classes, 1));
 	for (int i = 0; i < ex->n_classes; i++)
 	{
@@ -374,115 +331,166 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 		sorted[i].idx = i;
 	}
 	qsort(sorted, ex->n_classes, sizeof(LabelSort), cmp_label_sort);
-	by_text = MemoryContextAlloc(data_cxt, sizeof(char *) * Max(ex->n_classes, 1));
-	by_text_idx = MemoryContextAlloc(data_cxt, sizeof(int) * Max(ex->n_classes, 1));
+	ex->by_text = MemoryContextAlloc(data_cxt, sizeof(char *) * Max(ex->n_classes, 1));
+	ex->by_text_idx = MemoryContextAlloc(data_cxt, sizeof(int) * Max(ex->n_classes, 1));
 	for (int i = 0; i < ex->n_classes; i++)
 	{
-		by_text[i] = sorted[i].s;
-		by_text_idx[i] = sorted[i].idx;
+		ex->by_text[i] = sorted[i].s;
+		ex->by_text_idx[i] = sorted[i].idx;
 	}
+}
 
-	/* The rows, in batches.  Same snapshot as the class list (read-only). */
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::pg_catalog.text, %s::pg_catalog.text FROM %s",
-					 qtext, qlabel, relname);
-	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+/* One (text, label) row: kept when both are non-NULL and the text has tokens. */
+static void
+example_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
+{
+	Examples   *ex = ctx;
+	bool		tnull,
+				lnull;
+	Datum		td = SPI_getbinval(tup, desc, 1, &tnull);
+	Datum		ld = SPI_getbinval(tup, desc, 2, &lnull);
+	char	   *label;
+	int			cls;
 
-	ex->cap = 1024;
-	ex->text_off = MemoryContextAlloc(data_cxt, sizeof(Size) * (ex->cap + 1));
-	ex->label = MemoryContextAlloc(data_cxt, sizeof(int) * ex->cap);
-	ex->text_cap = 64 * 1024;
-	ex->text = MemoryContextAllocHuge(data_cxt, ex->text_cap);
-	ex->text_off[0] = 0;
-
-	/*
-	 * Detoasted texts, their UTF-8 conversions and labels live for one row:
-	 * kept in data_cxt they would add up to the whole table.  The arrays
-	 * below grow with repalloc, which stays in data_cxt.
-	 */
-	row_cxt = AllocSetContextCreate(data_cxt, "rnn train_classifier row", ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+	if (tnull || lnull)
 	{
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		CHECK_FOR_INTERRUPTS();
-		if (SPI_processed == 0)
-			break;
-		old = MemoryContextSwitchTo(row_cxt);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		tnull,
-						lnull;
-			Datum		td = SPI_getbinval(tup, desc, 1, &tnull);
-			Datum		ld = SPI_getbinval(tup, desc, 2, &lnull);
-			text	   *t;
-			char	   *label;
-			const char *utf8;
-			int			ulen;
-			size_t		n_total = 0,
-						n_kept,
-						err_offset = 0;
-			RnnTokStatus tst;
-			int			cls;
-
-			MemoryContextReset(row_cxt);
-			if (tnull || lnull)
-			{
-				ex->skipped_null++;
-				continue;
-			}
-			t = DatumGetTextPP(td);
-			utf8 = rnn_text_to_utf8(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &ulen);
-			/* count only: validates UTF-8, finds texts without tokens */
-			tst = rnn_tokenize(utf8, ulen, a->tokens, NULL, NULL, 0, &n_kept, &n_total,
-							   &err_offset);
-			if (tst != RNN_TOK_OK)
-				rnn_raise_tok_status(tst, err_offset,
-									 psprintf("could not tokenize row %lld of %s",
-											  (long long) (ex->n + ex->skipped_null +
-														   ex->skipped_empty + 1), relname));
-			if (n_total == 0)
-			{
-				ex->skipped_empty++;
-				continue;
-			}
-			label = TextDatumGetCString(ld);
-			cls = find_class(by_text, by_text_idx, ex->n_classes, label);
-			if (cls < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("label %s appeared while %s was being read",
-								quote_literal_cstr(label), relname)));
-			pfree(label);
-
-			if (ex->n == ex->cap)
-			{
-				if (ex->cap >= INT_MAX / 4)
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("relation %s has too many rows to train on", relname)));
-				ex->cap *= 2;
-				ex->text_off = repalloc_huge(ex->text_off, sizeof(Size) * (ex->cap + 1));
-				ex->label = repalloc_huge(ex->label, sizeof(int) * ex->cap);
-			}
-			while (ex->text_used + ulen > ex->text_cap)
-			{
-				ex->text_cap *= 2;
-				ex->text = repalloc_huge(ex->text, ex->text_cap);
-			}
-			memcpy(ex->text + ex->text_used, utf8, ulen);
-			ex->text_used += ulen;
-			ex->label[ex->n] = cls;
-			ex->n++;
-			ex->text_off[ex->n] = ex->text_used;
-		}
-		MemoryContextSwitchTo(old);
-		SPI_freetuptable(SPI_tuptable);
+		ex->texts.skipped_null++;
+		return;
 	}
-	MemoryContextDelete(row_cxt);
-	SPI_cursor_close(portal);
+	if (!rnn_texts_add(&ex->texts, td, ex->mode, ex->relname, data_cxt))
+		return;
+	label = TextDatumGetCString(ld);
+	cls = find_class(ex, label);
+	if (cls < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("label %s appeared while %s was being read",
+						quote_literal_cstr(label), ex->relname)));
+	if (ex->label_cap < ex->texts.cap)
+	{
+		ex->label_cap = ex->texts.cap;
+		ex->label = ex->label == NULL ?
+			MemoryContextAllocHuge(data_cxt, sizeof(int) * ex->label_cap) :
+			repalloc_huge(ex->label, sizeof(int) * ex->label_cap);
+	}
+	ex->label[ex->texts.n - 1] = cls;
+}
+
+/* 1-2: the class list, then (text, label) rows, in one snapshot (read-only). */
+static void
+read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, Examples *ex)
+{
+	AttrNumber	label_att;
+	Oid			label_type;
+	StringInfoData sql;
+
+	rnn_text_column_require_text(a->relid, relname, a->text_column);
+	rnn_text_column(a->relid, relname, a->label_column, &label_att, &label_type);
+
+	memset(ex, 0, sizeof(*ex));
+	ex->mode = a->tokens;
+	ex->relname = relname;
+	rnn_texts_init(&ex->texts);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	read_classes(a, relname, label_type, data_cxt, ex);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::pg_catalog.text, %s::pg_catalog.text FROM %s",
+					 quote_identifier(a->text_column), quote_identifier(a->label_column),
+					 relname);
+	rnn_text_scan(sql.data, example_row, ex, data_cxt);
 	SPI_finish();
+
+	if (ex->texts.skipped_null > 0 || ex->texts.skipped_empty > 0)
+		ereport(NOTICE,
+				(errmsg("skipped %lld rows with a NULL text or label and %lld texts without tokens",
+						(long long) ex->texts.skipped_null, (long long) ex->texts.skipped_empty)));
+}
+
+/*
+ * Keep the classes that kept at least one row, renumbered in order, and
+ * count them (class_count: (n_classes)); at least one row and two classes.
+ */
+static void
+keep_present_classes(Examples *ex, const TrainArgs *a, const char *relname, int *class_count)
+{
+	int		   *class_map = palloc(sizeof(int) * Max(ex->n_classes, 1));
+	int			n = ex->texts.n;
+	int			C = 0;
+
+	memset(class_count, 0, sizeof(int) * Max(ex->n_classes, 1));
+	for (int i = 0; i < n; i++)
+		class_count[ex->label[i]]++;
+	for (int c = 0; c < ex->n_classes; c++)
+	{
+		class_map[c] = class_count[c] > 0 ? C : -1;
+		if (class_count[c] > 0)
+		{
+			ex->labels[C] = ex->labels[c];
+			class_count[C] = class_count[c];
+			C++;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		ex->label[i] = class_map[ex->label[i]];
+	ex->n_classes = C;
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation %s has no rows to train on", relname),
+				 errdetail("Rows need a non-NULL label and a text with at least one token.")));
+	if (C < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot train a classifier on one class"),
+				 errdetail("Every usable row of %s has label %s in column \"%s\".",
+						   relname, quote_literal_cstr(ex->labels[0]), a->label_column),
+				 errhint("A classifier needs at least two distinct labels.")));
+}
+
+/*
+ * 3: stratified, seeded split.  order (n) gets the training rows, then the
+ * validation rows; returns the number of validation rows.
+ */
+static int
+split_stratified(const Examples *ex, const int *class_count, double fraction, int64 seed,
+				 int *order)
+{
+	int			n = ex->texts.n;
+	int			C = ex->n_classes;
+	int		  **members = palloc(sizeof(int *) * C);
+	int		   *fill = palloc0(sizeof(int) * C);
+	int			nt = 0,
+				nv = 0,
+				n_valid = 0;
+	RnnRng		rng;
+
+	rnn_rng_seed(&rng, (uint64_t) seed);
+	for (int c = 0; c < C; c++)
+	{
+		int			nvc = (int) floor(class_count[c] * fraction + 0.5);
+
+		members[c] = palloc(sizeof(int) * class_count[c]);
+		n_valid += Min(nvc, class_count[c] - 1);
+	}
+	for (int i = 0; i < n; i++)
+		members[ex->label[i]][fill[ex->label[i]]++] = i;
+	for (int c = 0; c < C; c++)
+	{
+		int			nvc = Min((int) floor(class_count[c] * fraction + 0.5), class_count[c] - 1);
+
+		rnn_rng_shuffle(&rng, members[c], class_count[c]);
+		for (int k = 0; k < class_count[c]; k++)
+		{
+			if (k < nvc)
+				order[n - n_valid + nv++] = members[c][k];
+			else
+				order[nt++] = members[c][k];
+		}
+	}
+	Assert(nt == n - n_valid && nv == n_valid);
+	return n_valid;
 }
 
 /* ---------------------------------------------------------------------------
@@ -492,10 +500,7 @@ typedef struct ClfData
 {
 	int			n_train;
 	int			n_valid;
-	int			max_steps;
-	int32	   *ids;			/* all token ids back to back */
-	Size	   *off;			/* (n + 1) into ids */
-	int		   *len;			/* (n) */
+	RnnSeqs		seqs;			/* training rows, then validation rows */
 	int		   *label;			/* (n) */
 	float	   *class_weight;	/* (n_classes) */
 	float		word_dropout;
@@ -504,44 +509,68 @@ typedef struct ClfData
 	int		   *offs;			/* (max_steps) */
 } ClfData;
 
+/* 4: token ids and labels in split order, with the batching state. */
+static void
+encode_examples(const Examples *ex, const RnnVocab *vocab, const int *order, int n_valid,
+				const TrainArgs *a, ClfData *d)
+{
+	int			n = ex->texts.n;
+	int			C = ex->n_classes;
+
+	memset(d, 0, sizeof(*d));
+	d->n_train = n - n_valid;
+	d->n_valid = n_valid;
+	rnn_texts_encode(&ex->texts, vocab, order, n, a->max_tokens, &d->seqs);
+	rnn_seqs_notice_truncated(&d->seqs, a->max_tokens);
+	d->label = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	for (int k = 0; k < n; k++)
+		d->label[k] = ex->label[order[k]];
+
+	if (a->balance_classes)
+	{
+		d->class_weight = palloc(sizeof(float) * C);
+		for (int c = 0; c < C; c++)
+		{
+			int			nc = 0;
+
+			for (int k = 0; k < d->n_train; k++)
+				nc += d->label[k] == c;
+			d->class_weight[c] = nc > 0 ? (float) d->n_train / (C * nc) : 1.0f;
+		}
+	}
+	d->word_dropout = (float) a->word_dropout;
+	rnn_rng_seed(&d->rng, (uint64_t) a->seed ^ 0x776f7264ULL);
+	d->bs = palloc(sizeof(int) * d->seqs.max_steps);
+	d->offs = palloc(sizeof(int) * d->seqs.max_steps);
+}
+
 static int
 clf_length(void *ctx, int i)
 {
-	return ((ClfData *) ctx)->len[i];
+	return ((ClfData *) ctx)->seqs.len[i];
 }
 
 static RnnStatus
 clf_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
 {
 	ClfData    *d = ctx;
+	RnnStatus	st;
 
-	for (int b = 0; b < count; b++)
-		buf->lengths[b] = d->len[idx[b]];
-	if (rnn_pack_layout(buf->lengths, count, d->bs, d->offs) < 0)
-		return RNN_ERR_INPUT;
+	st = rnn_seqs_pack(&d->seqs, idx, count, buf->lengths, buf->tokens, d->bs, d->offs,
+					   d->word_dropout, d->n_train, &d->rng);
+	if (st != RNN_OK)
+		return st;
 	for (int b = 0; b < count; b++)
 	{
-		int			i = idx[b];
-		const int32 *ids = d->ids + d->off[i];
-		bool		drop = d->word_dropout > 0 && i < d->n_train;
-
-		for (int t = 0; t < d->len[i]; t++)
-		{
-			int32		id = ids[t];
-
-			if (drop && rnn_rng_uniform(&d->rng) < d->word_dropout)
-				id = RNN_VOCAB_UNK;
-			buf->tokens[d->offs[t] + b] = id;
-		}
-		buf->labels[b] = d->label[i];
-		buf->weights[b] = d->class_weight ? d->class_weight[d->label[i]] : 1.0f;
+		buf->labels[b] = d->label[idx[b]];
+		buf->weights[b] = d->class_weight ? d->class_weight[d->label[idx[b]]] : 1.0f;
 	}
 	return RNN_OK;
 }
 
 /*
  * Class probabilities (count, C) of examples first..first+count-1, with the
- * current weights and no dropout.  order: scratch (count).
+ * current weights and no dropout.
  */
 typedef struct Predictor
 {
@@ -552,19 +581,30 @@ typedef struct Predictor
 	int		   *lengths;		/* (max_batch) */
 	float	   *logits;			/* (max_batch, C) */
 	RnnLenIdx  *order;			/* (n) */
+	int		   *idx;			/* (max_batch) */
 } Predictor;
+
+static void
+predictor_init(Predictor *p, RnnModel *model, int max_batch, int n_classes, const RnnSeqs *seqs)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_batch = max_batch;
+	p->n_classes = n_classes;
+	rnn_check_status(rnn_infer_create(&p->inf, model, max_batch, seqs->max_steps),
+					 "could not prepare the model for validation");
+	p->tokens = palloc_extended(sizeof(int32) * (Size) max_batch * seqs->max_steps, MCXT_ALLOC_HUGE);
+	p->lengths = palloc(sizeof(int) * max_batch);
+	p->logits = palloc(sizeof(float) * (Size) max_batch * n_classes);
+	p->order = palloc_extended(sizeof(RnnLenIdx) * seqs->n, MCXT_ALLOC_HUGE);
+	p->idx = palloc(sizeof(int) * max_batch);
+}
 
 static void
 predict(Predictor *p, ClfData *d, int first, int count, double *probs)
 {
 	int			C = p->n_classes;
 
-	for (int i = 0; i < count; i++)
-	{
-		p->order[i].len = d->len[first + i];
-		p->order[i].idx = first + i;
-	}
-	rnn_sort_by_length(p->order, count);
+	rnn_seqs_by_length(&d->seqs, first, count, p->order);
 	for (int s = 0; s < count; s += p->max_batch)
 	{
 		int			B = Min(p->max_batch, count - s);
@@ -572,15 +612,10 @@ predict(Predictor *p, ClfData *d, int first, int count, double *probs)
 
 		CHECK_FOR_INTERRUPTS();
 		for (int b = 0; b < B; b++)
-			p->lengths[b] = p->order[s + b].len;
-		rnn_pack_layout(p->lengths, B, d->bs, d->offs);
-		for (int b = 0; b < B; b++)
-		{
-			const int32 *ids = d->ids + d->off[p->order[s + b].idx];
-
-			for (int t = 0; t < p->lengths[b]; t++)
-				p->tokens[d->offs[t] + b] = ids[t];
-		}
+			p->idx[b] = p->order[s + b].idx;
+		rnn_check_status(rnn_seqs_pack(&d->seqs, p->idx, B, p->lengths, p->tokens, d->bs,
+									   d->offs, 0, 0, NULL),
+						 "could not batch the training data");
 		memset(&batch, 0, sizeof(batch));
 		batch.B = B;
 		batch.T = p->lengths[0];
@@ -589,7 +624,7 @@ predict(Predictor *p, ClfData *d, int first, int count, double *probs)
 		rnn_check_status(rnn_infer(p->inf, &batch, p->logits), "could not score the training data");
 		for (int b = 0; b < B; b++)
 			rnn_softmax(p->logits + (size_t) b * C, C,
-						probs + (size_t) (p->order[s + b].idx - first) * C);
+						probs + (size_t) (p->idx[b] - first) * C);
 	}
 }
 
@@ -650,6 +685,49 @@ compute_metrics(const double *probs, const int *labels, int n, int C)
 }
 
 /* ---------------------------------------------------------------------------
+ * The model
+ */
+
+/* 5: the configuration, checked, and the memory it needs, checked. */
+static RnnModel *
+create_model(const TrainArgs *a, int V, int C, const ClfData *d)
+{
+	RnnConfig	cfg;
+	RnnModel   *model;
+	Size		need;
+	int			max_steps = d->seqs.max_steps;
+	const char *why = NULL;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cell = a->cell;
+	cfg.num_layers = a->num_layers;
+	cfg.bidirectional = a->bidirectional ? 1 : 0;
+	cfg.vocab_size = V;
+	cfg.embedding_dim = a->embedding_dim;
+	cfg.hidden_size = a->hidden_size;
+	cfg.output_size = C;
+	cfg.head = RNN_HEAD_CLASSIFIER;
+	cfg.pooling = a->pooling;
+	cfg.dropout = (float) a->dropout;
+	if (rnn_config_validate(&cfg, &why) != RNN_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model configuration: %s is out of range", why ? why : "a value")));
+
+	need = rnn_fit_memory(&cfg, a->batch_size, max_steps);
+	if (need != SIZE_MAX)
+		need += rnn_param_count(&cfg) * sizeof(float) +
+			rnn_trainer_memory(&cfg, a->batch_size, max_steps) / 2 +
+			(a->stop_on_accuracy ? rnn_param_count(&cfg) * sizeof(float) : 0) +
+			sizeof(int32) * d->seqs.n_ids + (sizeof(Size) + 2 * sizeof(int)) * (Size) d->seqs.n;
+	rnn_check_train_memory(need, psprintf("training model \"%s\"", a->model_name));
+
+	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
+	rnn_model_init(model, (uint64_t) a->seed);
+	return model;
+}
+
+/* ---------------------------------------------------------------------------
  * Progress
  */
 typedef struct Progress
@@ -675,16 +753,6 @@ static void
 on_batch(void *ctx)
 {
 	CHECK_FOR_INTERRUPTS();
-}
-
-/* JSON number or null */
-static void
-append_number(StringInfo buf, double v)
-{
-	if (isfinite(v))
-		appendStringInfo(buf, "%.6g", v);
-	else
-		appendStringInfoString(buf, "null");
 }
 
 static int
@@ -717,13 +785,13 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 
 	appendStringInfo(pr->curve, "%s{\"epoch\": %d, \"train_loss\": ", r->epoch > 1 ? ", " : "",
 					 r->epoch);
-	append_number(pr->curve, r->train_loss);
+	rnn_json_append_number(pr->curve, r->train_loss);
 	appendStringInfoString(pr->curve, ", \"validation_loss\": ");
-	append_number(pr->curve, r->valid_loss);
+	rnn_json_append_number(pr->curve, r->valid_loss);
 	appendStringInfoString(pr->curve, ", \"validation_accuracy\": ");
-	append_number(pr->curve, acc);
+	rnn_json_append_number(pr->curve, acc);
 	appendStringInfoString(pr->curve, ", \"seconds\": ");
-	append_number(pr->curve, r->seconds);
+	rnn_json_append_number(pr->curve, r->seconds);
 	appendStringInfoString(pr->curve, "}");
 
 	if (pr->on_accuracy && d->n_valid > 0)
@@ -741,40 +809,187 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 	return 0;
 }
 
+/*
+ * 5: rnn_fit with progress; the loss curve goes to curve.  With
+ * early_stopping => 'accuracy' the best epoch by validation accuracy wins.
+ */
+static RnnFitResult
+fit_model(const TrainArgs *a, RnnModel *model, ClfData *d, Predictor *pred, double *probs,
+		  StringInfo curve)
+{
+	Progress	pr;
+	RnnDataset	ds;
+	RnnFitOptions fo;
+	RnnFitResult fr;
+
+	initStringInfo(curve);
+	appendStringInfoChar(curve, '[');
+	memset(&pr, 0, sizeof(pr));
+	pr.model_name = a->model_name;
+	pr.epochs = a->epochs;
+	pr.data = d;
+	pr.pred = pred;
+	pr.probs = probs;
+	pr.n_classes = pred->n_classes;
+	pr.curve = curve;
+	pr.on_accuracy = a->stop_on_accuracy && d->n_valid > 0;
+	pr.patience = a->patience;
+	pr.model = model;
+	if (pr.on_accuracy)
+		pr.best_params = palloc_extended(sizeof(float) * model->n_params, MCXT_ALLOC_HUGE);
+
+	memset(&ds, 0, sizeof(ds));
+	ds.ctx = d;
+	ds.n_train = d->n_train;
+	ds.n_valid = d->n_valid;
+	ds.max_steps = d->seqs.max_steps;
+	ds.use_weights = a->balance_classes ? 1 : 0;
+	ds.length = clf_length;
+	ds.load = clf_load;
+
+	rnn_fit_defaults(&fo);
+	fo.epochs = a->epochs;
+	fo.batch_size = a->batch_size;
+	fo.patience = pr.on_accuracy ? 0 : a->patience;	/* on_epoch stops */
+	fo.length_buckets = 1;
+	fo.seed = (uint64_t) a->seed;
+	fo.optim.learning_rate = (float) a->learning_rate;
+	fo.optim.weight_decay = (float) a->weight_decay;
+	fo.optim.clip_norm = (float) a->clip_norm;
+	fo.cb_ctx = &pr;
+	fo.on_batch = on_batch;
+	fo.on_epoch = on_epoch;
+	memset(&fr, 0, sizeof(fr));
+	rnn_check_status(rnn_fit(model, &ds, &fo, &fr),
+					 psprintf("could not train model \"%s\"", a->model_name));
+	appendStringInfoChar(curve, ']');
+	if (pr.on_accuracy && pr.best_epoch > 0)
+	{
+		/* rnn_fit restored its best epoch by loss; take the best by accuracy */
+		memcpy(model->params, pr.best_params, sizeof(float) * model->n_params);
+		fr.best_epoch = pr.best_epoch;
+	}
+	rnn_progress_done();
+	return fr;
+}
+
 /* ---------------------------------------------------------------------------
  * Storing
  */
-static ArrayType *
-text_array(const char *const *items, const size_t *lens, int n, bool from_utf8)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			enc = GetDatabaseEncoding();
-
-	for (int i = 0; i < n; i++)
-	{
-		const char *s = items[i];
-		size_t		len = lens ? lens[i] : strlen(s);
-
-		if (from_utf8 && enc != PG_UTF8 && enc != PG_SQL_ASCII)
-		{
-			s = pg_any_to_server(s, (int) len, PG_UTF8);
-			len = strlen(s);
-		}
-		d[i] = PointerGetDatum(cstring_to_text_with_len(s, (int) len));
-	}
-	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
 static void
 append_metrics(StringInfo buf, const char *key, const Metrics *m, int rows)
 {
 	appendStringInfo(buf, "\"%s\": {\"rows\": %d, \"accuracy\": ", key, rows);
-	append_number(buf, m->accuracy);
+	rnn_json_append_number(buf, m->accuracy);
 	appendStringInfoString(buf, ", \"macro_f1\": ");
-	append_number(buf, m->macro_f1);
+	rnn_json_append_number(buf, m->macro_f1);
 	appendStringInfoString(buf, ", \"log_loss\": ");
-	append_number(buf, m->log_loss);
+	rnn_json_append_number(buf, m->log_loss);
 	appendStringInfoString(buf, "}");
+}
+
+static Jsonb *
+hyperparams_json(const TrainArgs *a)
+{
+	StringInfoData js;
+
+	initStringInfo(&js);
+	appendStringInfoString(&js, "{\"text_column\": ");
+	escape_json(&js, a->text_column);
+	appendStringInfoString(&js, ", \"label_column\": ");
+	escape_json(&js, a->label_column);
+	appendStringInfo(&js,
+					 ", \"tokens\": \"%s\", "
+					 "\"max_tokens\": %d, \"vocab_size\": %d, \"min_count\": %d, "
+					 "\"cell\": \"%s\", \"bidirectional\": %s, \"num_layers\": %d, "
+					 "\"embedding_dim\": %d, \"hidden_size\": %d, \"dropout\": %g, "
+					 "\"pooling\": \"%s\", \"epochs\": %d, \"batch_size\": %d, "
+					 "\"learning_rate\": %g, \"validation_fraction\": %g, \"patience\": %d, "
+					 "\"seed\": " INT64_FORMAT ", \"word_dropout\": %g, \"weight_decay\": %g, "
+					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\"}",
+					 rnn_tok_mode_name(a->tokens), a->max_tokens, a->vocab_size, a->min_count,
+					 rnn_cell_name(a->cell), a->bidirectional ? "true" : "false", a->num_layers,
+					 a->embedding_dim, a->hidden_size, a->dropout, pooling_name(a->pooling),
+					 a->epochs, a->batch_size, a->learning_rate, a->validation_fraction,
+					 a->patience, a->seed, a->word_dropout, a->weight_decay, a->clip_norm,
+					 a->balance_classes ? "true" : "false",
+					 a->stop_on_accuracy ? "accuracy" : "loss");
+	return rnn_jsonb_from_text(js.data);
+}
+
+/* class prior: training frequencies (the score of a text without tokens) */
+static Jsonb *
+class_prior_json(const ClfData *d, int C)
+{
+	StringInfoData js;
+
+	initStringInfo(&js);
+	appendStringInfoString(&js, "{\"class_prior\": [");
+	for (int c = 0; c < C; c++)
+	{
+		int			nc = 0;
+
+		for (int k = 0; k < d->n_train; k++)
+			nc += d->label[k] == c;
+		appendStringInfo(&js, "%s%.6g", c > 0 ? ", " : "", (double) nc / d->n_train);
+	}
+	appendStringInfoString(&js, "]}");
+	return rnn_jsonb_from_text(js.data);
+}
+
+static Jsonb *
+metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
+			 const RnnFitResult *fr, int V, const Examples *ex)
+{
+	StringInfoData js;
+
+	initStringInfo(&js);
+	appendStringInfoChar(&js, '{');
+	append_metrics(&js, "train", m_train, d->n_train);
+	appendStringInfoString(&js, ", ");
+	if (d->n_valid > 0)
+		append_metrics(&js, "validation", m_valid, d->n_valid);
+	else
+		appendStringInfoString(&js, "\"validation\": null");
+	appendStringInfo(&js, ", \"epochs\": %d, \"best_epoch\": %d, \"seconds\": %.3f, "
+					 "\"vocabulary_size\": %d, \"skipped_rows\": %lld, \"truncated_texts\": %lld}",
+					 fr->epochs_run, fr->best_epoch, fr->seconds, V,
+					 (long long) (ex->texts.skipped_null + ex->texts.skipped_empty),
+					 (long long) d->seqs.truncated);
+	return rnn_jsonb_from_text(js.data);
+}
+
+/* 6: a new version in rnn.models; returns it. */
+static int32
+store_classifier(const TrainArgs *a, const char *relname, RnnModel *model, const RnnVocab *vocab,
+				 const Examples *ex, const ClfData *d, const Metrics *m_train,
+				 const Metrics *m_valid, const RnnFitResult *fr, const StringInfo curve)
+{
+	RnnStoreRequest req;
+	uint8_t    *blob;
+	size_t		blob_len;
+	bytea	   *weights;
+
+	rnn_check_status(rnn_model_encode(model, &blob, &blob_len), "could not encode the model");
+	weights = (bytea *) palloc_extended(blob_len + VARHDRSZ, MCXT_ALLOC_HUGE);
+	SET_VARSIZE(weights, blob_len + VARHDRSZ);
+	memcpy(VARDATA(weights), blob, blob_len);
+	rnn_free(blob);
+
+	memset(&req, 0, sizeof(req));
+	req.name = a->model_name;
+	req.kind = RNN_KIND_CLASSIFIER;
+	req.cell = rnn_cell_name(a->cell);
+	req.source_relation = relname;
+	req.source_rows = ex->texts.n;
+	req.weights = weights;
+	req.vocabulary = rnn_vocab_array(vocab);
+	req.labels = rnn_text_array((const char *const *) ex->labels, NULL, ex->n_classes, false);
+	req.hyperparams = hyperparams_json(a);
+	req.normalization = class_prior_json(d, ex->n_classes);
+	req.metrics = metrics_json(m_train, m_valid, d, fr, rnn_vocab_size(vocab), ex);
+	req.loss_curve = rnn_jsonb_from_text(curve->data);
+	return rnn_store_model(&req, NULL);
 }
 
 /* ---------------------------------------------------------------------------
@@ -790,391 +1005,62 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	TupleDesc	result_desc;
 	char	   *relname;
 	Examples	ex;
-	ClfData		d;
 	int		   *class_count;
-	int		   *class_map;
-	int			C;
-	int			n;
 	int		   *order;
 	int			n_valid;
-	RnnRng		rng;
-	RnnVocabBuilder *builder;
 	RnnVocab   *vocab;
-	RnnTokStatus tst;
-	size_t		err_offset = 0;
-	int64		truncated = 0;
-	Size		n_ids_total;
-	RnnConfig	cfg;
+	ClfData		d;
 	RnnModel   *model;
-	RnnFitOptions fo;
-	RnnFitResult fr;
 	Predictor	pred;
-	Progress	pr;
-	StringInfoData curve;
-	Size		need;
 	double	   *probs;
+	StringInfoData curve;
+	RnnFitResult fr;
 	Metrics		m_train,
 				m_valid;
-	uint8_t    *blob;
-	size_t		blob_len;
-	bytea	   *weights;
-	RnnStoreRequest req;
-	StringInfoData js;
+	int			n,
+				C;
 	int32		version;
 	Datum		values[11];
 	bool		nulls[11];
-	int			V;
-	const char **vtok;
-	size_t	   *vlen;
+	HeapTuple	tup;
 
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	result_desc = BlessTupleDesc(result_desc);
 
 	parse_args(fcinfo, &a);
-	relname = get_rel_name(a.relid);
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", a.relid)));
-	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(a.relid)), relname);
+	relname = rnn_text_relation(a.relid);
 	rnn_require_blas();
-
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn_ext train_classifier",
 									  ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(train_cxt);
 
 	/* 1-2. classes and rows */
 	read_examples(&a, relname, train_cxt, &ex);
-	MemoryContextSwitchTo(train_cxt);
-	if (ex.skipped_null > 0 || ex.skipped_empty > 0)
-		ereport(NOTICE,
-				(errmsg("skipped %lld rows with a NULL text or label and %lld texts without tokens",
-						(long long) ex.skipped_null, (long long) ex.skipped_empty)));
+	class_count = palloc(sizeof(int) * Max(ex.n_classes, 1));
+	keep_present_classes(&ex, &a, relname, class_count);
+	n = ex.texts.n;
+	C = ex.n_classes;
 
-	/* classes that kept at least one row, renumbered in order */
-	class_count = palloc0(sizeof(int) * Max(ex.n_classes, 1));
-	class_map = palloc(sizeof(int) * Max(ex.n_classes, 1));
-	for (int i = 0; i < ex.n; i++)
-		class_count[ex.label[i]]++;
-	C = 0;
-	for (int c = 0; c < ex.n_classes; c++)
-	{
-		class_map[c] = class_count[c] > 0 ? C : -1;
-		if (class_count[c] > 0)
-		{
-			ex.labels[C] = ex.labels[c];
-			class_count[C] = class_count[c];
-			C++;
-		}
-	}
-	for (int i = 0; i < ex.n; i++)
-		ex.label[i] = class_map[ex.label[i]];
-	n = ex.n;
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation %s has no rows to train on", relname),
-				 errdetail("Rows need a non-NULL label and a text with at least one token.")));
-	if (C < 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot train a classifier on one class"),
-				 errdetail("Every usable row of %s has label %s in column \"%s\".",
-						   relname, quote_literal_cstr(ex.labels[0]), a.label_column),
-				 errhint("A classifier needs at least two distinct labels.")));
-
-	/* 3. stratified split: order = training rows, then validation rows */
+	/* 3. split; 4. vocabulary from the training part, token ids */
 	order = palloc(sizeof(int) * n);
-	rnn_rng_seed(&rng, (uint64_t) a.seed);
-	{
-		int		  **members = palloc(sizeof(int *) * C);
-		int		   *fill = palloc0(sizeof(int) * C);
-		int			nt = 0,
-					nv = 0;
+	n_valid = split_stratified(&ex, class_count, a.validation_fraction, a.seed, order);
+	vocab = rnn_texts_vocab(&ex.texts, order, n - n_valid, a.tokens, a.min_count, a.vocab_size);
+	encode_examples(&ex, vocab, order, n_valid, &a, &d);
+	pfree(ex.texts.text);
+	ex.texts.text = NULL;
 
-		n_valid = 0;
-		for (int c = 0; c < C; c++)
-		{
-			int			nvc = (int) floor(class_count[c] * a.validation_fraction + 0.5);
-
-			members[c] = palloc(sizeof(int) * class_count[c]);
-			n_valid += Min(nvc, class_count[c] - 1);
-		}
-		for (int i = 0; i < n; i++)
-			members[ex.label[i]][fill[ex.label[i]]++] = i;
-		for (int c = 0; c < C; c++)
-		{
-			int			nvc = Min((int) floor(class_count[c] * a.validation_fraction + 0.5),
-								  class_count[c] - 1);
-
-			rnn_rng_shuffle(&rng, members[c], class_count[c]);
-			for (int k = 0; k < class_count[c]; k++)
-			{
-				if (k < nvc)
-					order[n - n_valid + nv++] = members[c][k];
-				else
-					order[nt++] = members[c][k];
-			}
-		}
-		Assert(nt == n - n_valid && nv == n_valid);
-	}
-
-	/* 4. vocabulary from the training part */
-	tst = rnn_vocab_builder_create(&builder, a.tokens);
-	rnn_raise_tok_status(tst, 0, "could not create the vocabulary");
-	for (int k = 0; k < n - n_valid; k++)
-	{
-		int			i = order[k];
-
-		CHECK_FOR_INTERRUPTS();
-		tst = rnn_vocab_builder_add(builder, ex.text + ex.text_off[i],
-									ex.text_off[i + 1] - ex.text_off[i], &err_offset);
-		rnn_raise_tok_status(tst, err_offset, "could not count the tokens of a text");
-	}
-	tst = rnn_vocab_builder_finish(builder, a.min_count, a.vocab_size, &vocab);
-	rnn_raise_tok_status(tst, 0, "could not build the vocabulary");
-	rnn_vocab_builder_free(builder);
-	V = rnn_vocab_size(vocab);
-
-	/* encode every example, in split order */
-	memset(&d, 0, sizeof(d));
-	d.n_train = n - n_valid;
-	d.n_valid = n_valid;
-	d.off = palloc_extended(sizeof(Size) * (n + 1), MCXT_ALLOC_HUGE);
-	d.len = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
-	d.label = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
-	n_ids_total = 0;
-	for (int k = 0; k < n; k++)
-	{
-		int			i = order[k];
-		size_t		nt = 0;
-
-		rnn_tokenize(ex.text + ex.text_off[i], ex.text_off[i + 1] - ex.text_off[i],
-					 a.tokens, NULL, NULL, 0, &nt, &nt, NULL);
-		n_ids_total += Min(nt, (size_t) a.max_tokens);
-	}
-	d.ids = palloc_extended(sizeof(int32) * Max(n_ids_total, 1), MCXT_ALLOC_HUGE);
-	d.off[0] = 0;
-	for (int k = 0; k < n; k++)
-	{
-		int			i = order[k];
-		size_t		n_ids = 0,
-					n_total = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		tst = rnn_vocab_encode(vocab, ex.text + ex.text_off[i],
-							   ex.text_off[i + 1] - ex.text_off[i],
-							   d.ids + d.off[k], a.max_tokens, &n_ids, &n_total, NULL,
-							   &err_offset);
-		rnn_raise_tok_status(tst, err_offset, "could not encode a text");
-		Assert(n_ids >= 1 && d.off[k] + n_ids <= n_ids_total);
-		if (n_total > n_ids)
-			truncated++;
-		d.len[k] = (int) n_ids;
-		d.label[k] = ex.label[i];
-		d.off[k + 1] = d.off[k] + n_ids;
-		d.max_steps = Max(d.max_steps, (int) n_ids);
-	}
-	pfree(ex.text);
-	ex.text = NULL;
-	if (truncated > 0)
-		ereport(NOTICE,
-				(errmsg("%lld texts were cut to max_tokens = %d tokens",
-						(long long) truncated, a.max_tokens),
-				 errdetail("The first quarter and the last three quarters of their tokens are kept.")));
-
-	if (a.balance_classes)
-	{
-		d.class_weight = palloc(sizeof(float) * C);
-		for (int c = 0; c < C; c++)
-		{
-			int			nc = 0;
-
-			for (int k = 0; k < d.n_train; k++)
-				nc += d.label[k] == c;
-			d.class_weight[c] = nc > 0 ? (float) d.n_train / (C * nc) : 1.0f;
-		}
-	}
-	d.word_dropout = (float) a.word_dropout;
-	rnn_rng_seed(&d.rng, (uint64_t) a.seed ^ 0x776f7264ULL);
-	d.bs = palloc(sizeof(int) * d.max_steps);
-	d.offs = palloc(sizeof(int) * d.max_steps);
-
-	/* 5. model and memory check */
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.cell = a.cell;
-	cfg.num_layers = a.num_layers;
-	cfg.bidirectional = a.bidirectional ? 1 : 0;
-	cfg.vocab_size = V;
-	cfg.embedding_dim = a.embedding_dim;
-	cfg.hidden_size = a.hidden_size;
-	cfg.output_size = C;
-	cfg.head = RNN_HEAD_CLASSIFIER;
-	cfg.pooling = a.pooling;
-	cfg.dropout = (float) a.dropout;
-	{
-		const char *why = NULL;
-
-		if (rnn_config_validate(&cfg, &why) != RNN_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid model configuration: %s is out of range", why ? why : "a value")));
-	}
-	need = rnn_fit_memory(&cfg, a.batch_size, d.max_steps);
-	if (need != SIZE_MAX)
-		need += rnn_param_count(&cfg) * sizeof(float) +
-			rnn_trainer_memory(&cfg, a.batch_size, d.max_steps) / 2 +
-			(a.stop_on_accuracy ? rnn_param_count(&cfg) * sizeof(float) : 0) +
-			sizeof(int32) * n_ids_total + (sizeof(Size) + 2 * sizeof(int)) * (Size) n;
-	rnn_check_train_memory(need, psprintf("training model \"%s\"", a.model_name));
-
-	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
-	rnn_model_init(model, (uint64_t) a.seed);
-
-	memset(&pred, 0, sizeof(pred));
-	pred.max_batch = a.batch_size;
-	pred.n_classes = C;
-	rnn_check_status(rnn_infer_create(&pred.inf, model, a.batch_size, d.max_steps),
-					 "could not prepare the model for validation");
-	pred.tokens = palloc_extended(sizeof(int32) * (Size) a.batch_size * d.max_steps, MCXT_ALLOC_HUGE);
-	pred.lengths = palloc(sizeof(int) * a.batch_size);
-	pred.logits = palloc(sizeof(float) * (Size) a.batch_size * C);
-	pred.order = palloc_extended(sizeof(RnnLenIdx) * n, MCXT_ALLOC_HUGE);
+	/* 5. model, fit */
+	model = create_model(&a, rnn_vocab_size(vocab), C, &d);
+	predictor_init(&pred, model, a.batch_size, C, &d.seqs);
 	probs = palloc_extended(sizeof(double) * (Size) n * C, MCXT_ALLOC_HUGE);
+	fr = fit_model(&a, model, &d, &pred, probs, &curve);
 
-	initStringInfo(&curve);
-	appendStringInfoChar(&curve, '[');
-	memset(&pr, 0, sizeof(pr));
-	pr.model_name = a.model_name;
-	pr.epochs = a.epochs;
-	pr.data = &d;
-	pr.pred = &pred;
-	pr.probs = probs;
-	pr.n_classes = C;
-	pr.curve = &curve;
-	pr.on_accuracy = a.stop_on_accuracy && d.n_valid > 0;
-	pr.patience = a.patience;
-	pr.model = model;
-	if (pr.on_accuracy)
-		pr.best_params = palloc_extended(sizeof(float) * model->n_params, MCXT_ALLOC_HUGE);
-
-	{
-		RnnDataset	ds;
-
-		memset(&ds, 0, sizeof(ds));
-		ds.ctx = &d;
-		ds.n_train = d.n_train;
-		ds.n_valid = d.n_valid;
-		ds.max_steps = d.max_steps;
-		ds.use_weights = a.balance_classes ? 1 : 0;
-		ds.length = clf_length;
-		ds.load = clf_load;
-
-		rnn_fit_defaults(&fo);
-		fo.epochs = a.epochs;
-		fo.batch_size = a.batch_size;
-		fo.patience = pr.on_accuracy ? 0 : a.patience;	/* on_epoch stops */
-		fo.length_buckets = 1;
-		fo.seed = (uint64_t) a.seed;
-		fo.optim.learning_rate = (float) a.learning_rate;
-		fo.optim.weight_decay = (float) a.weight_decay;
-		fo.optim.clip_norm = (float) a.clip_norm;
-		fo.cb_ctx = &pr;
-		fo.on_batch = on_batch;
-		fo.on_epoch = on_epoch;
-		memset(&fr, 0, sizeof(fr));
-		rnn_check_status(rnn_fit(model, &ds, &fo, &fr),
-						 psprintf("could not train model \"%s\"", a.model_name));
-	}
-	appendStringInfoChar(&curve, ']');
-	if (pr.on_accuracy && pr.best_epoch > 0)
-	{
-		/* rnn_fit restored its best epoch by loss; take the best by accuracy */
-		memcpy(model->params, pr.best_params, sizeof(float) * model->n_params);
-		fr.best_epoch = pr.best_epoch;
-	}
-	rnn_progress_done();
-
-	/* 6. metrics with the best epoch's weights */
+	/* 6. metrics with the best epoch's weights, stored */
 	predict(&pred, &d, 0, n, probs);
 	m_train = compute_metrics(probs, d.label, d.n_train, C);
 	m_valid = compute_metrics(probs + (size_t) d.n_train * C, d.label + d.n_train, d.n_valid, C);
-
-	rnn_check_status(rnn_model_encode(model, &blob, &blob_len), "could not encode the model");
-	weights = (bytea *) palloc_extended(blob_len + VARHDRSZ, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(weights, blob_len + VARHDRSZ);
-	memcpy(VARDATA(weights), blob, blob_len);
-	rnn_free(blob);
-
-	memset(&req, 0, sizeof(req));
-	req.name = a.model_name;
-	req.kind = RNN_KIND_CLASSIFIER;
-	req.cell = rnn_cell_name(a.cell);
-	req.source_relation = relname;
-	req.source_rows = n;
-	req.weights = weights;
-
-	vtok = palloc(sizeof(char *) * V);
-	vlen = palloc(sizeof(size_t) * V);
-	for (int i = 0; i < V; i++)
-		vtok[i] = rnn_vocab_token(vocab, i, &vlen[i]);
-	req.vocabulary = text_array(vtok, vlen, V, true);
-	req.labels = text_array((const char *const *) ex.labels, NULL, C, false);
-
-	initStringInfo(&js);
-	appendStringInfoString(&js, "{\"text_column\": ");
-	escape_json(&js, a.text_column);
-	appendStringInfoString(&js, ", \"label_column\": ");
-	escape_json(&js, a.label_column);
-	appendStringInfo(&js,
-					 ", \"tokens\": \"%s\", "
-					 "\"max_tokens\": %d, \"vocab_size\": %d, \"min_count\": %d, "
-					 "\"cell\": \"%s\", \"bidirectional\": %s, \"num_layers\": %d, "
-					 "\"embedding_dim\": %d, \"hidden_size\": %d, \"dropout\": %g, "
-					 "\"pooling\": \"%s\", \"epochs\": %d, \"batch_size\": %d, "
-					 "\"learning_rate\": %g, \"validation_fraction\": %g, \"patience\": %d, "
-					 "\"seed\": " INT64_FORMAT ", \"word_dropout\": %g, \"weight_decay\": %g, "
-					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\"}",
-					 rnn_tok_mode_name(a.tokens), a.max_tokens, a.vocab_size, a.min_count,
-					 rnn_cell_name(a.cell), a.bidirectional ? "true" : "false", a.num_layers,
-					 a.embedding_dim, a.hidden_size, a.dropout, pooling_name(a.pooling),
-					 a.epochs, a.batch_size, a.learning_rate, a.validation_fraction,
-					 a.patience, a.seed, a.word_dropout, a.weight_decay, a.clip_norm,
-					 a.balance_classes ? "true" : "false",
-					 a.stop_on_accuracy ? "accuracy" : "loss");
-	req.hyperparams = rnn_jsonb_from_text(js.data);
-
-	/* class prior: training frequencies (the score of a text without tokens) */
-	resetStringInfo(&js);
-	appendStringInfoString(&js, "{\"class_prior\": [");
-	for (int c = 0; c < C; c++)
-	{
-		int			nc = 0;
-
-		for (int k = 0; k < d.n_train; k++)
-			nc += d.label[k] == c;
-		appendStringInfo(&js, "%s%.6g", c > 0 ? ", " : "", (double) nc / d.n_train);
-	}
-	appendStringInfoString(&js, "]}");
-	req.normalization = rnn_jsonb_from_text(js.data);
-
-	resetStringInfo(&js);
-	appendStringInfoChar(&js, '{');
-	append_metrics(&js, "train", &m_train, d.n_train);
-	appendStringInfoString(&js, ", ");
-	if (d.n_valid > 0)
-		append_metrics(&js, "validation", &m_valid, d.n_valid);
-	else
-		appendStringInfoString(&js, "\"validation\": null");
-	appendStringInfo(&js, ", \"epochs\": %d, \"best_epoch\": %d, \"seconds\": %.3f, "
-					 "\"vocabulary_size\": %d, \"skipped_rows\": %lld, \"truncated_texts\": %lld}",
-					 fr.epochs_run, fr.best_epoch, fr.seconds, V,
-					 (long long) (ex.skipped_null + ex.skipped_empty), (long long) truncated);
-	req.metrics = rnn_jsonb_from_text(js.data);
-	req.loss_curve = rnn_jsonb_from_text(curve.data);
-
-	version = rnn_store_model(&req, NULL);
+	version = store_classifier(&a, relname, model, vocab, &ex, &d, &m_train, &m_valid, &fr, &curve);
 
 	/* the result row, in the caller's context */
 	MemoryContextSwitchTo(caller_cxt);
@@ -1191,11 +1077,8 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	values[7] = Int32GetDatum(fr.epochs_run);
 	values[8] = Int32GetDatum(fr.best_epoch);
 	values[9] = Float8GetDatum(fr.seconds);
-	values[10] = Int32GetDatum(V);
-	{
-		HeapTuple	tup = heap_form_tuple(result_desc, values, nulls);
-
-		MemoryContextDelete(train_cxt);
-		PG_RETURN_DATUM(HeapTupleGetDatum(tup));
-	}
+	values[10] = Int32GetDatum(rnn_vocab_size(vocab));
+	tup = heap_form_tuple(result_desc, values, nulls);
+	MemoryContextDelete(train_cxt);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }

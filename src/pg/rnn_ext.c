@@ -5,6 +5,7 @@
  *   rnn.blas_threads      threads OpenBLAS may use for one backend (1)
  *   rnn.max_train_memory  memory one training run may take (1GB)
  *   rnn.progress          per-epoch NOTICEs of training (on)
+ *   rnn.isa               code path of the engine's kernels (auto)
  *
  * The engine allocates through rnn_alloc(); here that is palloc in
  * CurrentMemoryContext, so an error or a cancelled query unwinding through
@@ -14,8 +15,11 @@
 
 #include <limits.h>
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -27,6 +31,7 @@ PG_MODULE_MAGIC;
 int			rnn_blas_threads_guc = 1;
 int			rnn_max_train_memory_kb = 1024 * 1024;	/* 1GB */
 bool		rnn_progress_guc = true;
+int			rnn_isa_guc = -1;	/* -1: auto, else an RnnIsa */
 
 void		_PG_init(void);
 
@@ -58,6 +63,53 @@ static void
 assign_blas_threads(int newval, void *extra)
 {
 	rnn_blas_set_threads(newval);
+}
+
+/*
+ * rnn.isa: auto (the best path the CPU supports) or a path by name
+ * (src/core/kernels.h).  A path the CPU lacks is refused here, so the
+ * setting never names a path that is not running.
+ */
+static const struct config_enum_entry isa_options[] = {
+	{"auto", -1, false},
+	{"generic", RNN_ISA_GENERIC, false},
+	{"avx2", RNN_ISA_AVX2, false},
+	{"avx512", RNN_ISA_AVX512, false},
+	{NULL, 0, false}
+};
+
+/* "generic, avx2" */
+static void
+supported_isas(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (int i = 0; i < RNN_ISA_COUNT; i++)
+		if (rnn_isa_supported((RnnIsa) i))
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+					 buf[0] ? ", " : "", rnn_isa_name((RnnIsa) i));
+}
+
+static bool
+check_isa(int *newval, void **extra, GucSource source)
+{
+	char		have[64];
+
+	if (*newval < 0 || rnn_isa_supported((RnnIsa) *newval))
+		return true;
+	supported_isas(have, sizeof(have));
+	GUC_check_errcode(ERRCODE_FEATURE_NOT_SUPPORTED);
+	GUC_check_errmsg("this CPU does not support the %s code path",
+					 rnn_isa_name((RnnIsa) *newval));
+	GUC_check_errdetail("This CPU (or RNN_ISA_MAX) supports %s.", have);
+	GUC_check_errhint("Set rnn.isa to auto to use the best of them.");
+	return false;
+}
+
+static void
+assign_isa(int newval, void *extra)
+{
+	/* check_isa has ruled out an unsupported path */
+	(void) rnn_isa_set(newval < 0 ? rnn_isa_best() : (RnnIsa) newval);
 }
 
 void
@@ -95,7 +147,49 @@ _PG_init(void)
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomEnumVariable("rnn.isa",
+							 "Sets the code path of the engine's kernels.",
+							 "auto runs the best this CPU supports (avx512, avx2, "
+							 "generic); naming one pins it, e.g. to compare them. "
+							 "rnn.isa_info() shows the path in use.",
+							 &rnn_isa_guc,
+							 -1, isa_options,
+							 PGC_USERSET, 0,
+							 check_isa, assign_isa, NULL);
+
 	MarkGUCPrefixReserved("rnn");
+}
+
+/* ---------------------------------------------------------------------------
+ * rnn.isa_info()
+ *
+ *   SELECT * FROM rnn.isa_info();
+ *     isa   | setting |     cpu_supports
+ *   --------+---------+-----------------------
+ *    avx512 | auto    | {generic,avx2,avx512}
+ *
+ * isa: the code path this backend's kernels run; setting: rnn.isa;
+ * cpu_supports: the paths this CPU (capped by RNN_ISA_MAX) runs.
+ */
+PG_FUNCTION_INFO_V1(rnn_isa_info);
+Datum
+rnn_isa_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	Datum		names[RNN_ISA_COUNT];
+	int			n = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	for (int i = 0; i < RNN_ISA_COUNT; i++)
+		if (rnn_isa_supported((RnnIsa) i))
+			names[n++] = CStringGetTextDatum(rnn_isa_name((RnnIsa) i));
+	values[0] = CStringGetTextDatum(rnn_isa_name(rnn_isa_current()));
+	values[1] = CStringGetTextDatum(rnn_isa_guc < 0 ? "auto" : rnn_isa_name((RnnIsa) rnn_isa_guc));
+	values[2] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /* ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 extern int	rnn_blas_threads_guc;	/* rnn.blas_threads */
 extern int	rnn_max_train_memory_kb;	/* rnn.max_train_memory, in kB */
 extern bool rnn_progress_guc;	/* rnn.progress: per-epoch NOTICEs */
+extern int	rnn_isa_guc;		/* rnn.isa: -1 auto, else an RnnIsa */
 
 /*
  * Training progress for other sessions: sets this backend's

@@ -28,14 +28,14 @@ shapes=${SHAPES:-lstm64 bigru128 lstm512}
 secs=${SECONDS_PER:-4}
 # the engine's compile flags: keep in step with test/core/Makefile and the
 # top-level Makefile (OPTFLAGS, src/core/%.o)
-ENGINE_CFLAGS=${ENGINE_CFLAGS:--O2 -march=native -fno-math-errno}
+ENGINE_CFLAGS=${ENGINE_CFLAGS:--O2 -march=native -fno-math-errno -Wno-psabi}
 
 mkdir -p "$build"
 # shellcheck disable=SC2086
 cc -std=c11 $ENGINE_CFLAGS -g -I"$core" -o "$build/engine_bench" \
     "$here/engine_bench.c" \
-    $(for f in alloc rng blas model codec cell_tanh cell_gru cell_lstm network \
-               loss optim infer fit tokenizer; do echo "$core/$f.c"; done) \
+    $(for f in alloc rng blas model codec kernels kernels_generic kernels_avx2 \
+               kernels_avx512 network loss optim infer fit tokenizer; do echo "$core/$f.c"; done) \
     -lopenblas -lm
 
 out=$(mktemp)
