@@ -166,10 +166,15 @@ void		fc_fill_window(const FcData *data, const FcSeries *s, int start,
 
 /*
  * normalization => 'level': channel 0 becomes log values (an error naming
- * the series for a value <= 0), scaled by the mean absolute change over one
- * season of the first n_train of them (no shift: a log value is already
- * relative): z = log(x) / mean|log x_t - log x_(t-season)|.  So a series'
- * errors weigh in the loss as in MASE, which scales them the same way.
+ * the series for a value <= 0), scaled by the square root of their mean
+ * absolute change over one season, d, in the first n_train of them (no
+ * shift: a log value is already relative): z = log(x) / sqrt(d).  Halfway
+ * between the two ways forecasts of many series are judged: unscaled log
+ * errors weigh every series' relative errors alike (as sMAPE does), errors
+ * divided by d weigh them against each series' own seasonal change (as
+ * MASE does).  On M4 Hourly (a PyTorch model of this GRU, 20,000 batches,
+ * scored on the last 48 hours of the training file) d^p for p = 0.25, 0.5,
+ * 0.75, 1 gave validation OWA 0.483, 0.450, 0.448, 0.476.
  * After fc_compute_stats (features keep theirs), before fc_apply_stats.
  */
 void		fc_log_values(FcData *data);

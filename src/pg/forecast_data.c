@@ -1271,7 +1271,7 @@ fc_level_stats(FcData *data, int season)
 		for (int i = lag; i < n; i++)
 			sum += fabs((double) v[(size_t) i * C] - v[(size_t) (i - lag) * C]);
 		ser->mean[0] = 0.0;
-		ser->std[0] = n > lag ? fc_scale(sum / (n - lag), 1.0) : 1.0;
+		ser->std[0] = n > lag ? sqrt(fc_scale(sum / (n - lag), 1.0)) : 1.0;
 	}
 }
 
