@@ -160,8 +160,8 @@ load_entry(const char *name, const RnnModelRow *row)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = Int64GetDatum(row->key.id);
-	ret = SPI_execute_with_args("SELECT weights, hyperparams, normalization, vocabulary, labels "
-								"FROM rnn.models WHERE id = $1",
+	ret = SPI_execute_with_args(psprintf("SELECT weights, hyperparams, normalization, vocabulary, labels "
+										 "FROM %s WHERE id = $1", rnn_models_read_relation()),
 								1, types, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
@@ -186,7 +186,7 @@ load_entry(const char *name, const RnnModelRow *row)
 		old = MemoryContextSwitchTo(cxt);
 		what = psprintf("could not decode the weights of model \"%s\" version %d",
 						name, row->version);
-		model = rnn_decode_or_raise(weights, what);
+		model = rnn_decode_weights_or_raise(weights, what, &tmp.ngram);
 		tmp.model = model;
 		tmp.weights_bytes = VARSIZE_ANY_EXHDR(weights);
 		tmp.name = pstrdup(name);

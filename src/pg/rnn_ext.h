@@ -64,6 +64,12 @@ rnn_check_status(RnnStatus status, const char *what)
 /* Decode a weight blob or raise the precise error for it. */
 RnnModel   *rnn_decode_or_raise(const bytea *weights, const char *what);
 
+/* The same, keeping a classifier's n-gram path (classify_ngram.c): *ngram
+ * gets it, or NULL when the weights end with the network. */
+struct RnnNgram;
+RnnModel   *rnn_decode_weights_or_raise(const bytea *weights, const char *what,
+										struct RnnNgram **ngram);
+
 /* ---------------------------------------------------------------------------
  * Model store (model_store.c): rows of rnn.models through SPI.
  */
@@ -133,6 +139,14 @@ typedef struct RnnModelRow
 bool		rnn_lookup_model(const char *name, int32 version, bool missing_ok,
 							 RnnModelRow *row);
 
+/*
+ * The relation lookups read rnn.models rows from on this node, quoted:
+ * "rnn.models", or on Citus the local placement of rnn.models as a
+ * reference table (model_placement.c says why).  Call inside an SPI
+ * connection; the string lives until SPI_finish.
+ */
+const char *rnn_models_read_relation(void);
+
 /* Canonical spelling of a cell kind for the cell column. */
 const char *rnn_cell_name(RnnCellKind cell);
 
@@ -148,6 +162,7 @@ typedef struct RnnCachedModel
 	char		kind[16];
 	MemoryContext cxt;			/* owns everything below */
 	RnnModel   *model;			/* decoded weights */
+	struct RnnNgram *ngram;		/* a classifier's n-gram path, or NULL */
 	Size		weights_bytes;	/* size of the encoded blob */
 	Jsonb	   *hyperparams;	/* NULL when the column is NULL */
 	Jsonb	   *normalization;

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # test/pq/torch_interop.sh -- scripts/rnn_torch.py against the server:
 #
-#   1. a classifier trained in SQL (bidirectional GRU, max pooling) exported
+#   1. a classifier trained in SQL (bidirectional GRU, max pooling, the
+#      n-gram path of the defaults) exported
 #      with rnn.export_model and loaded in PyTorch gives the same
 #      P(positive) as rnn.sentiment, to 1e-5, on texts of vocabulary words
 #      (token ids from rnn.models.vocabulary, so no tokenizer is needed);
 #   2. a classifier built and trained a few Adam steps in PyTorch
-#      (unidirectional LSTM, mean pooling) and imported with
-#      rnn.import_model scores the same in SQL as in PyTorch, to 1e-5;
+#      (unidirectional LSTM, mean pooling, an n-gram path over some of the
+#      texts' bigrams) and imported with rnn.import_model scores the same in
+#      SQL as in PyTorch, to 1e-5;
 #   3. forecasters trained in SQL (3 series at different scales), exported
 #      with rnn.model_info as meta: `rnn_torch.py forecast` gives the same
 #      value, lo and hi as rnn.forecast for every series and step, within
@@ -24,7 +26,12 @@
 #      the PyTorch forecasts, within the same tolerance;
 #   5. with missing => 'interpolate' and gaps in the newest rows (one at a
 #      window's first row) and in an unseen series: the same again;
-#   6. a seasonal model (normalization => 'level', seasonal => true: log
+#   6. a character language model trained in SQL, exported: PyTorch's
+#      log-likelihood of texts (read from the boundary id 0, the text's end
+#      predicted too) equals rnn.log_likelihood, to 1e-4 relative;
+#   7. a tagger trained in SQL, exported: PyTorch's most probable tag and its
+#      probability at every token equal rnn.tag's, to 1e-5;
+#   8. a seasonal model (normalization => 'level', seasonal => true: log
 #      values, a recurrent step a season, seasonal-naive base) on positive
 #      series and one it has not seen: the same again, and its
 #      Forecaster.examples give rnn.evaluate's mse_normalized.
@@ -47,9 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..12"
+echo "1..14"
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    for i in $(seq 1 12); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
+    for i in $(seq 1 14); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
     exit 0
 fi
 OUT=$(mktemp -d /tmp/rnn_torch.XXXXXX)
@@ -114,10 +121,15 @@ import sys, importlib.util, torch
 spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
 rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
 torch.manual_seed(3)
-cfg = rt.full_config({"cell": "lstm", "vocab_size": int(sys.argv[3]), "embedding_dim": 5,
-                      "hidden_size": 7, "output_size": 2, "head": "classifier", "pooling": "mean"})
-net = rt.RnnNet(cfg)
 texts = [[int(t) for t in l.split("\t")[0].split(",")] for l in open(sys.argv[4])]
+# an n-gram path over every other bigram of the texts (the rest have no row)
+keys = sorted({a * (1 << 32) + b for ids in texts for a, b in zip(ids, ids[1:])})[::2]
+cfg = rt.full_config({"cell": "lstm", "vocab_size": int(sys.argv[3]), "embedding_dim": 5,
+                      "hidden_size": 7, "output_size": 2, "head": "classifier", "pooling": "mean",
+                      "ngram_order": 2, "ngram_bigrams": len(keys)})
+net = rt.RnnNet(cfg)
+net.ngram.keys.copy_(torch.tensor(keys, dtype=torch.int64))
+torch.nn.init.normal_(net.ngram.weight, std=0.2)
 opt = torch.optim.Adam(net.parameters(), lr=0.05)
 for step in range(5):                     # a few steps, one text at a time
     for k, ids in enumerate(texts):
@@ -388,7 +400,84 @@ sql_fc "rnn.forecast('fc_gap', relation => 'lg_gap2')" >"$OUT/fc_gap.sql.csv" 2>
 verdict "missing => 'interpolate', within the newest rows, unseen series with gaps: PyTorch = rnn.forecast" \
         "$OUT/fc_gap.sql.csv" "$OUT/fc_gap.py.csv" 16
 
-# 6. seasonal => true, normalization => 'level' (season 4, 4 steps of 4
+# 6. A language model: SQL -> PyTorch, log-likelihoods
+q "SET client_min_messages = warning;
+   CREATE TABLE lm_lines AS SELECT (ARRAY['abc abd', 'abd abc', 'bad cab'])[1 + i % 3] || ' ' || (i % 10) AS body
+     FROM generate_series(1, 200) i;
+   SELECT version FROM rnn.train_language_model('lm', 'lm_lines', 'body', num_layers => 2, hidden_size => 12,
+          embedding_dim => 5, epochs => 2, bptt => 16, batch_size => 8)" >/dev/null
+q "COPY (SELECT encode(rnn.export_model('lm'), 'hex')) TO STDOUT" >"$OUT/lm.hex"
+# each probe text: its characters' ids (0-based positions in the vocabulary) and rnn.log_likelihood
+q "SELECT string_agg((array_position(m.vocabulary, c) - 1)::text, ',' ORDER BY o)
+          || E'\t' || rnn.log_likelihood('lm', p.body)
+     FROM (SELECT DISTINCT body FROM lm_lines ORDER BY body LIMIT 8) p, rnn.models m,
+          LATERAL regexp_split_to_table(p.body, '') WITH ORDINALITY AS u(c, o)
+    WHERE m.name = 'lm' GROUP BY p.body ORDER BY p.body" >"$OUT/lm.scores"
+res=$({ "$PY" "$SCRIPT" export "$OUT/lm.hex" "$OUT/lm.pt" && "$PY" - "$SCRIPT" "$OUT/lm.pt" "$OUT/lm.scores"; } 2>&1 <<'PYEOF'
+import sys, importlib.util, torch
+spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
+rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
+net, _ = rt.load_pt(sys.argv[2])
+worst, n = 0.0, 0
+with torch.no_grad():
+    for line in open(sys.argv[3]):
+        ids, ll = line.rstrip("\n").split("\t")
+        seq = [0] + [int(t) for t in ids.split(",")] + [0]     # boundary, text, end
+        logits = net(torch.tensor(seq[:-1]).unsqueeze(1))[:, 0].double()
+        lp = torch.log_softmax(logits, dim=1)[torch.arange(len(seq) - 1), torch.tensor(seq[1:])].sum().item()
+        worst = max(worst, abs(lp - float(ll)) / abs(float(ll))); n += 1
+print("%d %.3g" % (n, worst))
+PYEOF
+)
+echo "# $res (texts, max relative |PyTorch - rnn.log_likelihood|)"
+set -- $res
+if [ "${1:-0}" -ge 3 ] && "$PY" -c "import sys; sys.exit(not float('$2') <= 1e-4)" 2>/dev/null; then
+    tap OK "exported language model: PyTorch log-likelihoods match rnn.log_likelihood to 1e-4"
+else
+    tap FAIL "exported language model: PyTorch log-likelihoods match rnn.log_likelihood to 1e-4"
+fi
+
+# 7. A tagger: SQL -> PyTorch, tags and probabilities
+q "SET client_min_messages = warning;
+   CREATE TABLE tag_rows AS
+   SELECT ARRAY['the', (ARRAY['cat', 'dog'])[1 + i % 2], (ARRAY['runs', 'sleeps'])[1 + i % 3 % 2]] AS tokens,
+          ARRAY['DET', 'NOUN', 'VERB'] AS tags FROM generate_series(1, 60) i;
+   SELECT version FROM rnn.train_tagger('tg', 'tag_rows', 'tokens', 'tags', hidden_size => 6,
+          embedding_dim => 4, epochs => 2)" >/dev/null
+q "COPY (SELECT encode(rnn.export_model('tg'), 'hex')) TO STDOUT" >"$OUT/tg.hex"
+q "SELECT string_agg(coalesce(array_position(m.vocabulary, t.token) - 1, 1)::text || ':' || t.tag || ':'
+                     || t.probability, ',' ORDER BY t.position) || E'\t' || array_to_string(m.labels, ',')
+     FROM (VALUES (ARRAY['the', 'dog', 'sleeps']), (ARRAY['the', 'cat', 'runs', 'the', 'dog'])) v(a),
+          rnn.models m, rnn.tag('tg', v.a) t
+    WHERE m.name = 'tg' GROUP BY v.a, m.labels" >"$OUT/tg.scores"
+res=$({ "$PY" "$SCRIPT" export "$OUT/tg.hex" "$OUT/tg.pt" && "$PY" - "$SCRIPT" "$OUT/tg.pt" "$OUT/tg.scores"; } 2>&1 <<'PYEOF'
+import sys, importlib.util, torch
+spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
+rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
+net, _ = rt.load_pt(sys.argv[2])
+worst, n, same = 0.0, 0, True
+with torch.no_grad():
+    for line in open(sys.argv[3]):
+        toks, labels = line.rstrip("\n").split("\t")
+        labels = labels.split(",")
+        items = [t.split(":") for t in toks.split(",")]
+        p = torch.softmax(net(torch.tensor([int(i) for i, _, _ in items]).unsqueeze(1))[:, 0].double(), dim=1)
+        for t, (_, tag, prob) in enumerate(items):
+            best = int(p[t].argmax())
+            same &= labels[best] == tag
+            worst = max(worst, abs(p[t, best].item() - float(prob))); n += 1
+print("%d %.3g %s" % (n, worst, same))
+PYEOF
+)
+echo "# $res (tokens, max |PyTorch - rnn.tag probability|, same tags)"
+set -- $res
+if [ "${1:-0}" -ge 8 ] && [ "${3:-}" = True ] && "$PY" -c "import sys; sys.exit(not float('$2') <= 1e-5)" 2>/dev/null; then
+    tap OK "exported tagger: PyTorch gives rnn.tag's tags and probabilities to 1e-5"
+else
+    tap FAIL "exported tagger: PyTorch gives rnn.tag's tags and probabilities to 1e-5"
+fi
+
+# 8. seasonal => true, normalization => 'level' (season 4, 4 steps of 4
 #    values), on the positive series |v| and an unseen one (own log scale)
 q "SET client_min_messages = warning;
    CREATE TABLE lg_pos AS SELECT sensor, t, abs(v) AS v FROM lg;
