@@ -65,7 +65,18 @@ node_create() {
     } | as_postgres tee -a "$dir/postgresql.conf" >/dev/null
     NODE_PORT[$name]=$port
     CLUSTER_NODES+=("$name")
-    node_start "$name"
+    # Another cluster on this machine can take the port between free_port
+    # and the start: try again on another port, saying why.
+    local attempt
+    for attempt in 1 2 3; do
+        node_start "$name" 2>/dev/null && return 0
+        echo "# $name did not start on port $port (attempt $attempt):"
+        tail -n 3 "$CLUSTER_DIR/$name.log" 2>/dev/null | sed 's/^/#   /'
+        port=$(free_port)
+        as_postgres sed -i "s/^port = .*/port = $port/" "$dir/postgresql.conf"
+        NODE_PORT[$name]=$port
+    done
+    return 1
 }
 
 node_port() { echo "${NODE_PORT[$1]}"; }
