@@ -349,6 +349,15 @@ def save_pt(net, path, meta=None):
 #      (output + last z-value) * std + mean in float64 (with 'series', the
 #      output alone), and lo/hi are it -/+ the conformal width at `level`
 #      (normalization.conformal_q, z-units) times std.
+# With normalize = 'level' the value channel is log(value) (float32) over a
+# scale, mean 0 and std = the square root of the mean |log x_t - log
+# x_(t - season)| of the series' training part (of the rows read, for a
+# series the model has not seen); the reference subtracted is the mean of the window's last season
+# of those z-values, and the forecast is exp(z * std), lo/hi exp((z -/+
+# width) * std).  With seasonal = true the network reads the window as
+# window / season steps of season values (channels interleaved), and its
+# output at step h is added to the z-value one season earlier (the window's
+# last season repeated) instead of the reference.
 # ---------------------------------------------------------------------------
 
 def series_stats(rows):
@@ -411,19 +420,26 @@ class Forecaster(nn.Module):
     raw rows (at least window of them, the last window are used)."""
 
     def __init__(self, net, window, normalize="window", series=(), mean=(), std=(),
-                 levels=None, q=None, hyperparams=None):
+                 levels=None, q=None, hyperparams=None, seasonal=False, season=None):
         super().__init__()
         cfg = net.cfg
         if cfg["head"] != "regression" or cfg["vocab_size"] != 0:
             raise ValueError("a forecaster needs a regression head on float inputs")
         if window < 1 or cfg["skip_size"] > window:
             raise ValueError("window_size %d does not fit skip_size %d" % (window, cfg["skip_size"]))
-        if normalize not in ("window", "series"):
-            raise ValueError("normalize must be 'window' or 'series', not %r" % (normalize,))
+        if normalize not in ("window", "series", "level"):
+            raise ValueError("normalize must be 'window', 'series' or 'level', not %r" % (normalize,))
+        self.seasonal = bool(seasonal)
+        self.season = int(season) if season else cfg["output_size"]
+        if (self.seasonal or normalize == "level") and not 1 <= self.season <= window:
+            raise ValueError("season_length %d does not fit window_size %d" % (self.season, window))
+        if self.seasonal and (window % self.season or cfg["input_size"] % self.season):
+            raise ValueError("a seasonal model reads whole seasons: window_size %d, season_length %d, "
+                             "input_size %d" % (window, self.season, cfg["input_size"]))
         self.net = net
         self.window = int(window)
         self.horizon = cfg["output_size"]
-        self.channels = cfg["input_size"]
+        self.channels = cfg["input_size"] // (self.season if self.seasonal else 1)
         self.skip_size = cfg["skip_size"]
         self.normalize = normalize
         C = self.channels
@@ -435,7 +451,8 @@ class Forecaster(nn.Module):
             self.levels, self.q = [float(x) for x in levels], [float(x) for x in q]
         self.hyperparams = dict(hyperparams or {})
         self.hyperparams.update({"window_size": self.window, "horizon": self.horizon,
-                                 "normalize": normalize})
+                                 "normalize": normalize, "seasonal": self.seasonal,
+                                 "season_length": self.season})
         self.time_type = None
 
     # -- construction ---------------------------------------------------------
@@ -447,7 +464,7 @@ class Forecaster(nn.Module):
         if "window_size" not in hp or "series" not in nz:
             raise ValueError("the meta has no hyperparams.window_size or normalization.series: "
                              "export with --meta holding rnn.model_info(name) of the forecaster")
-        C = net.cfg["input_size"]
+        C = net.cfg["input_size"] // (int(hp.get("season_length") or 1) if hp.get("seasonal") else 1)
         if len(nz.get("mean", [])) != len(nz["series"]) * C or \
            len(nz.get("std", [])) != len(nz["series"]) * C:
             raise ValueError("normalization statistics do not match %d series x %d channels"
@@ -455,9 +472,10 @@ class Forecaster(nn.Module):
         if len(hp.get("feature_columns") or []) + 1 != C:
             raise ValueError("the network has %d input channels but hyperparams name %d "
                              "feature columns" % (C, len(hp.get("feature_columns") or [])))
-        fm = cls(net, hp["window_size"], "series" if hp.get("normalize") == "series" else "window",
-                 nz["series"], nz["mean"], nz["std"], nz.get("conformal_levels"),
-                 nz.get("conformal_q"), hp)
+        norm = hp.get("normalize") if hp.get("normalize") in ("series", "level") else "window"
+        fm = cls(net, hp["window_size"], norm, nz["series"], nz["mean"], nz["std"],
+                 nz.get("conformal_levels"), nz.get("conformal_q"), hp,
+                 seasonal=hp.get("seasonal", False), season=hp.get("season_length"))
         fm.time_type = nz.get("time_type")
         return fm
 
@@ -465,24 +483,38 @@ class Forecaster(nn.Module):
     def new(cls, cell="lstm", hidden_size=64, window=96, horizon=24, num_layers=1,
             feature_columns=(), linear_skip=True, normalize="window", dropout=0.0,
             time_column=None, value_column=None, series_column=None, relation=None,
-            missing="error"):
+            missing="error", seasonal=False, season=None):
         """A freshly initialised forecaster shaped as rnn.train_forecaster
         makes them (pooling 'last', skip over the whole window); the column
         names and relation are what rnn.forecast will read after import."""
         cfg = full_config({"cell": {"rnn": "tanh"}.get(cell, cell), "num_layers": num_layers,
-                           "input_size": 1 + len(feature_columns), "hidden_size": hidden_size,
+                           "input_size": (1 + len(feature_columns)) * (season if seasonal else 1),
+                           "hidden_size": hidden_size,
                            "output_size": horizon, "skip_size": window if linear_skip else 0,
                            "dropout": dropout})
         hp = {"relation": relation, "time_column": time_column, "value_column": value_column,
               "series_column": series_column, "feature_columns": list(feature_columns),
               "cell": cfg["cell"], "hidden_size": hidden_size, "num_layers": num_layers,
               "dropout": dropout, "missing": missing, "linear_skip": bool(linear_skip)}
-        return cls(RnnNet(cfg), window, normalize, hyperparams=hp)
+        return cls(RnnNet(cfg), window, normalize, hyperparams=hp, seasonal=seasonal, season=season)
+
+    def series_stats(self, rows):
+        """(mean, std) of a series' rows as this model's training takes them."""
+        mean, sd = series_stats(rows)
+        if self.normalize == "level":
+            v = torch.as_tensor(rows, dtype=torch.float64)
+            v = (v if v.dim() == 1 else v[:, 0]).to(torch.float32)
+            lv = torch.log(v).to(torch.float64)
+            lag = self.season if len(lv) > self.season else 1
+            d = (lv[lag:] - lv[:-lag]).abs().mean().item() if len(lv) > lag else 1.0
+            mean, sd = mean.clone(), sd.clone()
+            mean[0], sd[0] = 0.0, math.sqrt(d if d > 1e-8 else 1.0)
+        return mean, sd
 
     def set_stats(self, rows_by_series):
         """Per-series statistics from training rows {key: (n, C) or (n,)}."""
         self.series = [str(k) for k in rows_by_series]
-        st = [series_stats(rows_by_series[k]) for k in rows_by_series]
+        st = [self.series_stats(rows_by_series[k]) for k in rows_by_series]
         C = self.channels
         self.mean = torch.stack([m for m, _ in st]) if st else torch.zeros(0, C, dtype=torch.float64)
         self.std = torch.stack([s for _, s in st]) if st else torch.zeros(0, C, dtype=torch.float64)
@@ -504,7 +536,8 @@ class Forecaster(nn.Module):
     def inputs(self, values, mean, std):
         """Network inputs of raw windows values (B, window[, C]) with per-window
         statistics mean, std (B, C): x (window, B, C) and skip (B, skip_size)
-        float32, and the last z-value (B,) of the value channel."""
+        float32, and base (B, horizon): what the network's output at each step
+        is added to."""
         v = torch.as_tensor(values, dtype=torch.float64)
         if v.dim() == 2:
             v = v.unsqueeze(-1)
@@ -513,22 +546,39 @@ class Forecaster(nn.Module):
                              % (tuple(v.shape), self.window, self.channels))
         mean = torch.as_tensor(mean, dtype=torch.float64)
         std = torch.as_tensor(std, dtype=torch.float64)
-        v = v.to(torch.float32).to(torch.float64)
+        v = v.to(torch.float32)
+        if self.normalize == "level":
+            if not (v[:, :, 0] > 0).all():
+                raise ValueError("normalization 'level' needs positive values")
+            v = torch.cat([torch.log(v[:, :, :1]), v[:, :, 1:]], dim=2)
+        v = v.to(torch.float64)
         z = ((v - mean[:, None, :]) / std[:, None, :]).to(torch.float32)
-        last = z[:, -1, 0]
-        base = last if self.normalize == "window" else torch.zeros_like(last)
-        x = torch.cat([z[:, :, :1] - base[:, None, None], z[:, :, 1:]], dim=2)
-        skip = x[:, self.window - self.skip_size:, 0] if self.skip_size else None
-        return x.transpose(0, 1).contiguous(), skip, last
+        W, S, B = self.window, self.season, z.shape[0]
+        if self.normalize == "window":
+            ref = z[:, -1, 0]
+        elif self.normalize == "level":
+            ref = z[:, W - S:, 0].to(torch.float64).sum(1).div(S).to(torch.float32)
+        else:
+            ref = torch.zeros_like(z[:, -1, 0])
+        x = torch.cat([z[:, :, :1] - ref[:, None, None], z[:, :, 1:]], dim=2)
+        skip = x[:, W - self.skip_size:, 0] if self.skip_size else None
+        h = torch.arange(self.horizon)
+        base = z[:, W - S + h % S, 0] if self.seasonal else ref[:, None].expand(B, self.horizon)
+        if self.seasonal:
+            x = x.reshape(B, W // S, S * self.channels)
+        return x.transpose(0, 1).contiguous(), skip, base
+
+    def to_values(self, z, mean, std):
+        """Network units (B, horizon) float64 -> the series' units."""
+        v = z * std[:, :1] + mean[:, :1]
+        return torch.exp(v) if self.normalize == "level" else v
 
     def forward(self, values, mean, std):
-        x, skip, last = self.inputs(values, mean, std)
-        z = self.net(x, skip).to(torch.float64)
-        if self.normalize == "window":
-            z = z + last.to(torch.float64)[:, None]
+        x, skip, base = self.inputs(values, mean, std)
+        z = self.net(x, skip).to(torch.float64) + base.to(torch.float64)
         std = torch.as_tensor(std, dtype=torch.float64)
         mean = torch.as_tensor(mean, dtype=torch.float64)
-        return z * std[:, :1] + mean[:, :1]
+        return self.to_values(z, mean, std)
 
     def stats_for(self, series, rows):
         """The (mean, std) rnn.forecast uses for a series: the model's for a
@@ -539,6 +589,12 @@ class Forecaster(nn.Module):
         if series is not None and str(series) in self.series:
             k = self.series.index(str(series))
             return self.mean[k], self.std[k]
+        if self.normalize == "level":
+            # rnn.forecast's level scale comes from the rows it reads
+            mean, _ = series_stats(rows)
+            _, sd = self.series_stats(self.last_rows(torch.as_tensor(rows, dtype=torch.float64)
+                                                     .reshape(len(rows), -1)))
+            return mean, torch.cat([sd[:1], series_stats(rows)[1][1:]])
         return series_stats(rows)
 
     def rows_of(self, values, features=None):
@@ -601,11 +657,12 @@ class Forecaster(nn.Module):
         if n < 1:
             raise ValueError("%d rows, fewer than window_size + horizon = %d" % (r.shape[0], W + H))
         seg = r[torch.arange(n)[:, None] + torch.arange(W + H)[None, :]]    # (n, W + H, C)
-        x, skip, last = self.inputs(seg[:, :W], mean.expand(n, -1), std.expand(n, -1))
-        fut = ((seg[:, W:, 0].to(torch.float32).to(torch.float64) - mean[0]) / std[0]).to(torch.float32)
-        if self.normalize == "window":
-            fut = fut - last[:, None]
-        return x, skip, fut
+        x, skip, base = self.inputs(seg[:, :W], mean.expand(n, -1), std.expand(n, -1))
+        fut = seg[:, W:, 0].to(torch.float32)
+        if self.normalize == "level":
+            fut = torch.log(fut)
+        fut = ((fut.to(torch.float64) - mean[0]) / std[0]).to(torch.float32)
+        return x, skip, fut - base
 
     def width(self, h, level):
         """Split-conformal half-width of step h at level, in z-units."""
@@ -630,7 +687,10 @@ class Forecaster(nn.Module):
         for b, key in enumerate(series_list):
             for h in range(horizon):
                 v = out[b, h].item()
-                if self.levels:
+                if self.levels and self.normalize == "level":
+                    w = math.exp(self.width(h, level) * std[b].item())
+                    res.append((key, h + 1, v, v / w, v * w))
+                elif self.levels:
                     w = self.width(h, level) * std[b].item()
                     res.append((key, h + 1, v, v - w, v + w))
                 else:

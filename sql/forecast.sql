@@ -135,6 +135,46 @@ FROM rnn.train_forecaster('temp_linear', 'readings_past', 'ts', 'temp', series_c
        window_size => 48, horizon => 12, epochs => 0);
 SELECT * FROM rnn.train_forecaster('x', 'readings_past', 'ts', 'temp', epochs => 0, linear_skip => false);
 
+-- Seasonal data: normalization => 'level' works on log values over the level
+-- of the window's last season, seasonal => true reads the window a season
+-- (here 24 hours) at a time and corrects the seasonal-naive forecast.
+-- Untrained (epochs => 0, no linear path), it is seasonal naive exactly.
+SELECT epochs_run, abs(valid_mse / seasonal_valid_mse - 1) < 1e-6 AS is_seasonal_naive
+FROM rnn.train_forecaster('temp_sn', 'readings_past', 'ts', 'temp', series_column => 'sensor',
+       cell => 'gru', window_size => 48, horizon => 12, normalization => 'level',
+       seasonal => true, linear_skip => false, epochs => 0);
+SELECT epochs_run BETWEEN 1 AND 10 AS epochs_ok, best_epoch > 0 AS learned,
+       valid_mse < seasonal_valid_mse AS beats_seasonal_naive
+FROM rnn.train_forecaster('temp_seasonal', 'readings_past', 'ts', 'temp', series_column => 'sensor',
+       cell => 'gru', hidden_size => 16, window_size => 48, horizon => 12,
+       normalization => 'level', seasonal => true, linear_skip => false,
+       epochs => 10, learning_rate => 0.01, batch_size => 32);
+SELECT hyperparams ->> 'seasonal' AS seasonal, hyperparams ->> 'normalize' AS normalize,
+       hyperparams ->> 'season_length' AS season_length,
+       rnn.model_config('temp_seasonal') -> 'architecture' ->> 'input_size' AS input_size
+FROM rnn.models WHERE name = 'temp_seasonal';
+-- intervals are ratios: positive, and wider above the value than below
+SELECT count(*) AS rows, bool_and(lo > 0 AND lo <= value AND value <= hi) AS inside,
+       bool_and(hi - value >= value - lo) AS multiplicative
+FROM rnn.forecast('temp_seasonal', relation => 'readings_past');
+-- rnn.predict_next gives what rnn.forecast gives
+SELECT max(abs(p.next[f.step] / f.value - 1)) < 1e-5 AS same_as_forecast
+FROM rnn.forecast('temp_seasonal', relation => 'readings_past') f
+JOIN (SELECT sensor, rnn.predict_next('temp_seasonal', temp, sensor ORDER BY ts) AS next
+      FROM readings_past GROUP BY sensor) p ON p.sensor = f.series;
+SELECT windows, mse < seasonal_mse AS beats_seasonal_naive FROM rnn.evaluate('temp_seasonal', 'readings');
+-- bad input: values that are not positive, a window that is not whole seasons
+CREATE TABLE readings_signed AS SELECT sensor, ts, temp - 15 AS temp FROM readings_past;
+SELECT * FROM rnn.train_forecaster('x', 'readings_signed', 'ts', 'temp', series_column => 'sensor',
+       window_size => 48, horizon => 12, normalization => 'level', epochs => 1);
+SELECT rnn.predict_next('temp_seasonal', temp - 15, sensor ORDER BY ts) FROM readings_past WHERE sensor = 'sensor_01' GROUP BY sensor;
+SELECT * FROM rnn.train_forecaster('x', 'readings_past', 'ts', 'temp', series_column => 'sensor',
+       window_size => 36, horizon => 12, seasonal => true, epochs => 1);
+SELECT * FROM rnn.train_forecaster('x', 'readings_past', 'ts', 'temp', series_column => 'sensor',
+       window_size => 12, horizon => 12, normalization => 'level', epochs => 1);
+SELECT * FROM rnn.train_forecaster('x', 'readings_past', 'ts', 'temp', window_size => 48, horizon => 12,
+       epochs => 0, linear_skip => false, seasonal => NULL);
+
 -- Covariates are read as past inputs.
 SELECT series, train_windows
 FROM rnn.train_forecaster('temp_cov', 'readings_past', 'ts', 'temp',
@@ -232,6 +272,6 @@ SELECT name, count(*) AS versions FROM rnn.models GROUP BY name ORDER BY name;
 
 SELECT rnn.drop_model('temp'), rnn.drop_model('temp_cov'), rnn.drop_model('counts'),
        rnn.drop_model('gappy'), rnn.drop_model('mood'), rnn.drop_model('temp_linear'),
-       rnn.drop_model('counts_copy');
+       rnn.drop_model('counts_copy'), rnn.drop_model('temp_sn'), rnn.drop_model('temp_seasonal');
 DROP TABLE readings CASCADE;
-DROP TABLE counts, counts_copy, gappy, dup, empty_readings;
+DROP TABLE counts, counts_copy, gappy, dup, empty_readings, readings_signed;

@@ -561,6 +561,7 @@ CREATE FUNCTION rnn.train_forecaster(
     season_length int DEFAULT NULL,
     batches_per_epoch int DEFAULT NULL,
     clip_norm float8 DEFAULT 1.0,
+    seasonal boolean DEFAULT false,
     OUT model text, OUT version int,
     OUT train_mse float8, OUT train_mae float8,
     OUT valid_mse float8, OUT valid_mae float8,

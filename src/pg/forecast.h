@@ -118,24 +118,67 @@ void		fc_read_tail(const FcSpec *spec, int keep, bool pad, FcData *data);
 void		fc_compute_stats(FcData *data);
 void		fc_apply_stats(FcData *data);
 
+/* What a window's values are taken relative to (normalization => ...) */
+typedef enum FcNorm
+{
+	FC_NORM_SERIES,				/* 'series': z-scores as they are */
+	FC_NORM_WINDOW,				/* 'window': minus the window's last value */
+	FC_NORM_LEVEL				/* 'level': log values minus the log of the mean
+								 * of the window's last season (positive data) */
+} FcNorm;
+
 /* Window geometry and the model's options, as stored in hyperparams. */
 typedef struct FcShape
 {
 	int			window;
 	int			horizon;
 	int			season;			/* seasonal-naive period, in steps */
-	bool		window_norm;	/* subtract the window's last value */
+	FcNorm		norm;
+	bool		seasonal;		/* recur over seasons (window / season steps of
+								 * season values) and predict a correction to
+								 * the seasonal-naive forecast */
 } FcShape;
 
+/* Recurrent steps of a window, and values a step (the network's input_size) */
+static inline int
+fc_steps(const FcShape *shape)
+{
+	return shape->seasonal ? shape->window / shape->season : shape->window;
+}
+
+static inline int
+fc_input_size(const FcShape *shape, int n_channels)
+{
+	return shape->seasonal ? shape->season * n_channels : n_channels;
+}
+
 /*
- * Fill one example: x (window, n_channels) at row stride ldx (for packed
- * batches: the batch size), skip (skip_size) the last values of channel 0,
- * target (horizon) in network units; *last gets the window's last z-value.
+ * Fill one example: x (fc_steps, fc_input_size) at row stride ldx (for
+ * packed batches: the batch size), skip (skip_size) the last values of
+ * channel 0, target (horizon) in network units; base (horizon) gets what the
+ * network's output at each step is added to: the window's reference
+ * (normalization) or, when seasonal, the value one season earlier.
  * start is the index (within the series) of the window's first point.
  */
 void		fc_fill_window(const FcData *data, const FcSeries *s, int start,
 						   const FcShape *shape, float *x, int ldx, float *skip,
-						   int skip_size, float *target, float *last);
+						   int skip_size, float *target, float *base);
+
+/*
+ * normalization => 'level': channel 0 becomes log values (an error naming
+ * the series for a value <= 0), scaled by the square root of their mean
+ * absolute change over one season, d, in the first n_train of them (no
+ * shift: a log value is already relative): z = log(x) / sqrt(d).  Halfway
+ * between the two ways forecasts of many series are judged: unscaled log
+ * errors weigh every series' relative errors alike (as sMAPE does), errors
+ * divided by d weigh them against each series' own seasonal change (as
+ * MASE does).  On M4 Hourly (a PyTorch model of this GRU, 20,000 batches,
+ * scored on the last 48 hours of the training file) d^p for p = 0.25, 0.5,
+ * 0.75, 1 gave validation OWA 0.483, 0.450, 0.448, 0.476.
+ * After fc_compute_stats (features keep theirs), before fc_apply_stats.
+ */
+void		fc_log_values(FcData *data);
+void		fc_level_stats(FcData *data, int season);
 
 /* Which windows of each series: training part, validation part, or all. */
 typedef enum FcWhich
@@ -213,11 +256,13 @@ fc_scale(double sd, double mean)
 	return sd > 1e-8 * Max(1.0, fabs(mean)) ? sd : 1.0;
 }
 
-/* Model units -> original units for series s, step h */
+/* Model units -> original units for series s */
 static inline double
-fc_denormalize(const FcSeries *s, double z)
+fc_denormalize(const FcShape *shape, const FcSeries *s, double z)
 {
-	return z * s->std[0] + s->mean[0];
+	double		v = z * s->std[0] + s->mean[0];
+
+	return shape->norm == FC_NORM_LEVEL ? exp(v) : v;
 }
 
 /* Parsed model metadata, cached in RnnCachedModel.aux */

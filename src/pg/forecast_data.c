@@ -1229,34 +1229,131 @@ fc_apply_stats(FcData *data)
 	}
 }
 
+void
+fc_log_values(FcData *data)
+{
+	int			C = data->n_channels;
+
+	for (int s = 0; s < data->n_series; s++)
+	{
+		FcSeries   *ser = &data->series[s];
+		float	   *v = data->values + ser->first * C;
+
+		for (int i = 0; i < ser->n; i++)
+		{
+			float	   *p = v + (size_t) i * C;
+
+			if (!(*p > 0.0f))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s has value %g; normalization 'level' needs positive values",
+								fc_series_name(ser->key), (double) *p),
+						 errdetail("A 'level' model works on the logarithms of the values."),
+						 errhint("Use normalization => 'window' for data that can be zero or negative.")));
+			*p = logf(*p);
+		}
+	}
+}
+
+void
+fc_level_stats(FcData *data, int season)
+{
+	int			C = data->n_channels;
+
+	for (int s = 0; s < data->n_series; s++)
+	{
+		FcSeries   *ser = &data->series[s];
+		const float *v = data->values + ser->first * C;
+		int			n = Max(ser->n_train, 1);
+		int			lag = n > season ? season : 1;
+		double		sum = 0.0;
+
+		for (int i = lag; i < n; i++)
+			sum += fabs((double) v[(size_t) i * C] - v[(size_t) (i - lag) * C]);
+		ser->mean[0] = 0.0;
+		ser->std[0] = n > lag ? sqrt(fc_scale(sum / (n - lag), 1.0)) : 1.0;
+	}
+}
+
 /* ---------------------------------------------------------------------------
  * Windows
  */
+/*
+ * The reference a window's values are taken relative to, in network units:
+ * 0, its last value, or the mean of its last season (the values of a
+ * 'level' model are logarithms: the log of the season's geometric mean).
+ */
+static float
+window_reference(const FcShape *shape, const float *v, int C)
+{
+	int			W = shape->window;
+
+	switch (shape->norm)
+	{
+		case FC_NORM_WINDOW:
+			return v[(size_t) (W - 1) * C];
+		case FC_NORM_LEVEL:
+			{
+				int			S = Min(shape->season, W);
+				double		sum = 0.0;
+
+				for (int k = W - S; k < W; k++)
+					sum += v[(size_t) k * C];
+				return (float) (sum / S);
+			}
+		default:
+			return 0.0f;
+	}
+}
+
 void
 fc_fill_window(const FcData *data, const FcSeries *s, int start, const FcShape *shape,
-			   float *x, int ldx, float *skip, int skip_size, float *target, float *last)
+			   float *x, int ldx, float *skip, int skip_size, float *target, float *base)
 {
 	int			C = data->n_channels;
+	int			W = shape->window;
 	const float *v = data->values + (s->first + start) * C;
-	float		base = shape->window_norm ? v[(size_t) (shape->window - 1) * C] : 0.0f;
+	float		ref = window_reference(shape, v, C);
 
-	*last = v[(size_t) (shape->window - 1) * C];
-	/* x row t is at t * ldx * C: packed time-major when ldx is the batch size */
+	/*
+	 * x row t is at t * ldx * I: packed time-major when ldx is the batch
+	 * size.  A seasonal model's step t reads season points, so its row is
+	 * the points t * season .. (t + 1) * season - 1, channels interleaved:
+	 * the same values in the same order, cut into longer rows.
+	 */
 	if (x)
-		for (int t = 0; t < shape->window; t++)
-		{
-			float	   *row = x + (size_t) t * ldx * C;
+	{
+		int			T = fc_steps(shape),
+					P = shape->seasonal ? shape->season : 1,	/* points a step */
+					I = P * C;
 
-			row[0] = v[(size_t) t * C] - base;
-			for (int c = 1; c < C; c++)
-				row[c] = v[(size_t) t * C + c];
+		for (int t = 0; t < T; t++)
+		{
+			float	   *row = x + (size_t) t * ldx * I;
+			const float *src = v + (size_t) (W - T * P + t * P) * C;
+
+			for (int p = 0; p < P; p++)
+			{
+				row[p * C] = src[(size_t) p * C] - ref;
+				for (int c = 1; c < C; c++)
+					row[p * C + c] = src[(size_t) p * C + c];
+			}
 		}
+	}
 	if (skip)
 		for (int k = 0; k < skip_size; k++)
-			skip[k] = v[(size_t) (shape->window - skip_size + k) * C] - base;
-	if (target)
-		for (int h = 0; h < shape->horizon; h++)
-			target[h] = v[(size_t) (shape->window + h) * C] - base;
+			skip[k] = v[(size_t) (W - skip_size + k) * C] - ref;
+	for (int h = 0; h < shape->horizon; h++)
+	{
+		/* the seasonal-naive forecast repeats the window's last season */
+		float		b = shape->seasonal ?
+			v[(size_t) (W - shape->season + h % shape->season) * C] : ref;
+
+		if (target)
+			target[h] = v[(size_t) (W + h) * C] - b;
+		if (base)
+			base[h] = b;
+	}
 }
 
 void

@@ -120,11 +120,10 @@ gram(const FcWindows *w, int K, double *XtX, double *XtY)
 		{
 			int			s,
 						start;
-			float		last;
 
 			fc_windows_locate(w, fc_windows_sample(w, count, i0 + b), &s, &start);
 			fc_fill_window(data, &data->series[s], start, &w->shape, NULL, 0,
-						   X + (size_t) b * n, K, Y + (size_t) b * Hz, &last);
+						   X + (size_t) b * n, K, Y + (size_t) b * Hz, NULL);
 			X[(size_t) b * n + K] = 1.0f;
 		}
 		rnn_sgemm(1, 0, n, n, B, 1.0f, X, n, X, n, 0.0f, gx, n);
@@ -173,12 +172,11 @@ targets_sq(const FcWindows *w, int K)
 	{
 		int			s,
 					start;
-		float		last;
 
 		CHECK_FOR_INTERRUPTS();
 		fc_windows_locate(w, fc_windows_sample(w, count, i), &s, &start);
 		fc_fill_window(w->data, &w->data->series[s], start, &w->shape, NULL, 0,
-					   NULL, 0, Y, &last);
+					   NULL, 0, Y, NULL);
 		for (int h = 0; h < Hz; h++)
 			sum += (double) Y[h] * Y[h];
 	}

@@ -74,13 +74,16 @@ fc_model_info(RnnCachedModel *entry)
 	info->shape.window = (int) rnn_jsonb_int(hp, "window_size", 0);
 	info->shape.horizon = entry->model->cfg.output_size;
 	info->shape.season = (int) rnn_jsonb_int(hp, "season_length", info->shape.horizon);
-	info->shape.window_norm = true;
+	info->shape.norm = FC_NORM_WINDOW;
 	{
 		char	   *norm = rnn_jsonb_text(hp, "normalize");
 
 		if (norm && strcmp(norm, "series") == 0)
-			info->shape.window_norm = false;
+			info->shape.norm = FC_NORM_SERIES;
+		else if (norm && strcmp(norm, "level") == 0)
+			info->shape.norm = FC_NORM_LEVEL;
 	}
+	info->shape.seasonal = rnn_jsonb_bool(hp, "seasonal", false);
 	info->skip_size = entry->model->cfg.skip_size;
 	info->spec.time_column = rnn_jsonb_text(hp, "time_column");
 	info->spec.value_column = rnn_jsonb_text(hp, "value_column");
@@ -110,13 +113,18 @@ fc_model_info(RnnCachedModel *entry)
 
 	C = 1 + info->spec.n_features;
 	if (info->shape.window < 1 || info->spec.time_column == NULL || info->spec.value_column == NULL ||
-		entry->model->cfg.input_size != C || entry->model->cfg.vocab_size != 0 ||
+		info->shape.season < 1 ||
+		((info->shape.seasonal || info->shape.norm == FC_NORM_LEVEL) &&
+		 (info->shape.season > info->shape.window ||
+		  (info->shape.seasonal && info->shape.window % info->shape.season != 0))) ||
+		entry->model->cfg.input_size != fc_input_size(&info->shape, C) ||
+		entry->model->cfg.vocab_size != 0 ||
 		(info->skip_size != 0 && info->skip_size > info->shape.window))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("forecaster \"%s\" has inconsistent metadata", entry->name),
 				 errdetail("hyperparams must give window_size, time_column and value_column "
-						   "matching the weights (%d input channels).", entry->model->cfg.input_size)));
+						   "matching the weights (input size %d).", entry->model->cfg.input_size)));
 
 	info->keys = rnn_jsonb_texts(nz, "series", &info->n_series);
 	mean = rnn_jsonb_doubles(nz, "mean", &n_mean);
@@ -188,6 +196,11 @@ use_model_stats(FcData *data, const FcModelInfo *info)
 
 	if (!data->stats_ready)
 		fc_compute_stats(data);
+	if (info->shape.norm == FC_NORM_LEVEL)
+	{
+		fc_log_values(data);
+		fc_level_stats(data, info->shape.season);
+	}
 	for (int s = 0; s < data->n_series; s++)
 	{
 		int			k = fc_find_series(info, data->series[s].key);
@@ -225,18 +238,18 @@ read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
 		fc_read(&spec, data);
 }
 
-/* Run B windows of W steps (x packed time-major, skip per window) through
+/* Run B windows of T steps (x packed time-major, skip per window) through
  * the model: out (B, horizon). */
 static void
-infer_windows(RnnInfer *inf, int B, int W, const float *x, const float *skip,
+infer_windows(RnnInfer *inf, int B, int T, const float *x, const float *skip,
 			  int *lengths, float *out)
 {
 	RnnBatch	batch;
 
 	for (int b = 0; b < B; b++)
-		lengths[b] = W;
+		lengths[b] = T;
 	batch.B = B;
-	batch.T = W;
+	batch.T = T;
 	batch.lengths = lengths;
 	batch.x = x;
 	batch.tokens = NULL;
@@ -255,15 +268,17 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 	const FcShape *sh = &w->shape;
 	int			C = data->n_channels;
 	int			W = sh->window,
+				T = fc_steps(sh),
+				I = fc_input_size(sh, C),
 				Hz = sh->horizon,
 				K = model->cfg.skip_size;
 	int64		n = max_windows > 0 && w->count > max_windows ? max_windows : w->count;
 	RnnInfer   *inf;
-	float	   *x = palloc(sizeof(float) * (size_t) SCORE_BATCH * W * C);
+	float	   *x = palloc(sizeof(float) * (size_t) SCORE_BATCH * T * I);
 	float	   *skip = K ? palloc(sizeof(float) * (size_t) SCORE_BATCH * K) : NULL;
 	float	   *target = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
+	float	   *base = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
 	float	   *out = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
-	float	   *last = palloc(sizeof(float) * SCORE_BATCH);
 	int		   *ser = palloc(sizeof(int) * SCORE_BATCH);
 	int		   *start = palloc(sizeof(int) * SCORE_BATCH);
 	int		   *lengths = palloc(sizeof(int) * SCORE_BATCH);
@@ -274,7 +289,7 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 		*resid = palloc_extended(sizeof(float) * Max(n, 1) * Hz, MCXT_ALLOC_HUGE);
 		*n_resid = n;
 	}
-	rnn_check_status(rnn_infer_create(&inf, model, SCORE_BATCH, W), "could not prepare scoring");
+	rnn_check_status(rnn_infer_create(&inf, model, SCORE_BATCH, T), "could not prepare scoring");
 
 	for (int64 i0 = 0; i0 < n; i0 += SCORE_BATCH)
 	{
@@ -284,23 +299,24 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 		for (int b = 0; b < B; b++)
 		{
 			fc_windows_locate(w, fc_windows_sample(w, n, i0 + b), &ser[b], &start[b]);
-			fc_fill_window(data, &data->series[ser[b]], start[b], sh, x + (size_t) b * C, B,
-						   skip ? skip + (size_t) b * K : NULL, K, target + (size_t) b * Hz, &last[b]);
+			fc_fill_window(data, &data->series[ser[b]], start[b], sh, x + (size_t) b * I, B,
+						   skip ? skip + (size_t) b * K : NULL, K, target + (size_t) b * Hz,
+						   base + (size_t) b * Hz);
 		}
-		infer_windows(inf, B, W, x, skip, lengths, out);
+		infer_windows(inf, B, T, x, skip, lengths, out);
 
 		for (int b = 0; b < B; b++)
 		{
 			const FcSeries *s = &data->series[ser[b]];
 			const float *v = data->values + (s->first + start[b]) * C;
-			double		base = sh->window_norm ? last[b] : 0.0;
-			double		sd = s->std[0];
+			double		nz = v[(size_t) (W - 1) * C];	/* naive, z */
 
 			for (int h = 0; h < Hz; h++)
 			{
-				double		yz = target[(size_t) b * Hz + h] + base;	/* truth, z */
-				double		pz = out[(size_t) b * Hz + h] + base;	/* model, z */
-				double		nz = last[b];	/* naive, z */
+				double		bz = base[(size_t) b * Hz + h];
+				double		yz = target[(size_t) b * Hz + h] + bz;	/* truth, z */
+				double		pz = out[(size_t) b * Hz + h] + bz; /* model, z */
+				double		y = fc_denormalize(sh, s, yz);
 				int			back = sh->season * ((h / sh->season) + 1);
 				int			si = W + h - back;	/* seasonal index in window */
 				double		sz;
@@ -311,23 +327,27 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 					si = -start[b];
 				sz = v[(ptrdiff_t) si * C];
 
+				/* z-units: the network's; original units through the scale */
 				e = pz - yz;
 				m->sse_z += e * e;
 				m->sae_z += fabs(e);
-				m->sse += e * e * sd * sd;
-				m->sae += fabs(e) * sd;
 				if (resid)
 					(*resid)[(i0 + b) * Hz + h] = (float) fabs(e);
+				e = fc_denormalize(sh, s, pz) - y;
+				m->sse += e * e;
+				m->sae += fabs(e);
 				e = nz - yz;
 				m->naive_sse_z += e * e;
 				m->naive_sae_z += fabs(e);
-				m->naive_sse += e * e * sd * sd;
-				m->naive_sae += fabs(e) * sd;
+				e = fc_denormalize(sh, s, nz) - y;
+				m->naive_sse += e * e;
+				m->naive_sae += fabs(e);
 				e = sz - yz;
 				m->seas_sse_z += e * e;
 				m->seas_sae_z += fabs(e);
-				m->seas_sse += e * e * sd * sd;
-				m->seas_sae += fabs(e) * sd;
+				e = fc_denormalize(sh, s, sz) - y;
+				m->seas_sse += e * e;
+				m->seas_sae += fabs(e);
 			}
 		}
 		m->windows += B;
@@ -392,8 +412,10 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	float	   *x,
 			   *skip,
 			   *out,
-			   *last;
+			   *base;
 	int		   *lengths;
+	int			T,
+				I;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -437,12 +459,14 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	Hz = sh.horizon;
 	C = data.n_channels;
 	K = model->cfg.skip_size;
-	x = palloc(sizeof(float) * (size_t) SCORE_BATCH * W * C);
+	T = fc_steps(&sh);
+	I = fc_input_size(&sh, C);
+	x = palloc(sizeof(float) * (size_t) SCORE_BATCH * T * I);
 	skip = K ? palloc(sizeof(float) * (size_t) SCORE_BATCH * K) : NULL;
 	out = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
-	last = palloc(sizeof(float) * SCORE_BATCH);
+	base = palloc(sizeof(float) * (size_t) SCORE_BATCH * Hz);
 	lengths = palloc(sizeof(int) * SCORE_BATCH);
-	rnn_check_status(rnn_infer_create(&inf, model, SCORE_BATCH, W), "could not prepare scoring");
+	rnn_check_status(rnn_infer_create(&inf, model, SCORE_BATCH, T), "could not prepare scoring");
 
 	for (int s0 = 0; s0 < data.n_series; s0 += SCORE_BATCH)
 	{
@@ -453,10 +477,10 @@ rnn_forecast(PG_FUNCTION_ARGS)
 		{
 			const FcSeries *s = &data.series[s0 + b];
 
-			fc_fill_window(&data, s, s->n - W, &sh, x + (size_t) b * C, B,
-						   skip ? skip + (size_t) b * K : NULL, K, NULL, &last[b]);
+			fc_fill_window(&data, s, s->n - W, &sh, x + (size_t) b * I, B,
+						   skip ? skip + (size_t) b * K : NULL, K, NULL, base + (size_t) b * Hz);
 		}
-		infer_windows(inf, B, W, x, skip, lengths, out);
+		infer_windows(inf, B, T, x, skip, lengths, out);
 
 		for (int b = 0; b < B; b++)
 		{
@@ -466,7 +490,7 @@ rnn_forecast(PG_FUNCTION_ARGS)
 			{
 				Datum		values[6];
 				bool		nulls[6] = {false, false, false, false, false, false};
-				double		z = out[(size_t) b * Hz + h] + (sh.window_norm ? last[b] : 0.0);
+				double		z = out[(size_t) b * Hz + h] + base[(size_t) b * Hz + h];
 				int64		t;
 
 				values[0] = CStringGetTextDatum(s->key);
@@ -477,13 +501,14 @@ rnn_forecast(PG_FUNCTION_ARGS)
 					values[2] = fc_time_datum(data.time_kind, t, &nulls[2]);
 				else
 					nulls[2] = true;
-				values[3] = Float8GetDatum(fc_denormalize(s, z));
+				values[3] = Float8GetDatum(fc_denormalize(&sh, s, z));
 				if (info->n_levels > 0)
 				{
-					double		wdt = conformal_width(info, h, level) * s->std[0];
+					/* the width is in network units: a 'level' model's is a ratio */
+					double		wdt = conformal_width(info, h, level);
 
-					values[4] = Float8GetDatum(fc_denormalize(s, z) - wdt);
-					values[5] = Float8GetDatum(fc_denormalize(s, z) + wdt);
+					values[4] = Float8GetDatum(fc_denormalize(&sh, s, z - wdt));
+					values[5] = Float8GetDatum(fc_denormalize(&sh, s, z + wdt));
 				}
 				else
 					nulls[4] = nulls[5] = true;
@@ -655,8 +680,10 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	const double *v;
 	float	   *x,
 			   *skip = NULL,
-			   *out;
-	float		base;
+			   *out,
+			   *base;
+	FcData		one;
+	FcSeries	ser;
 	int			length;
 	Datum	   *d;
 
@@ -704,30 +731,51 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 		/* once per cached model: a backtest calls this for every row */
 		MemoryContext old = MemoryContextSwitchTo(entry->cxt);
 
-		rnn_check_status(rnn_infer_create(&info->one, model, 1, W), "could not prepare scoring");
+		rnn_check_status(rnn_infer_create(&info->one, model, 1, fc_steps(&info->shape)),
+						 "could not prepare scoring");
 		info->one_x = palloc(sizeof(float) * W);
 		info->one_out = palloc(sizeof(float) * Hz);
 		info->one_skip = K ? palloc(sizeof(float) * K) : NULL;
 		MemoryContextSwitchTo(old);
 	}
+	base = palloc(sizeof(float) * Hz);
 	x = info->one_x;
 	out = info->one_out;
 	skip = info->one_skip;
 	/*
-	 * The rounding of rnn.forecast step for step (values stored as float,
-	 * z-scored in double, rounded), so the two differ only by batched vs
-	 * single-sequence inference (~1e-7 relative).
+	 * The window as a one-series data set, prepared as rnn.forecast prepares
+	 * its rows (values stored as float, z-scored in double, rounded), so the
+	 * two differ only by batched vs single-sequence inference (~1e-7
+	 * relative).
 	 */
-	base = info->shape.window_norm ? (float) (((float) v[W - 1] - mean) / sd) : 0.0f;
+	memset(&one, 0, sizeof(one));
+	memset(&ser, 0, sizeof(ser));
+	ser.key = st->series ? st->series : "";
+	ser.n = W;
+	ser.mean = &mean;
+	ser.std = &sd;
+	one.n_channels = 1;
+	one.n_series = 1;
+	one.series = &ser;
+	one.n_points = W;
+	one.values = palloc(sizeof(float) * W);
 	for (int t = 0; t < W; t++)
-		x[t] = (float) (((float) v[t] - mean) / sd) - base;
-	for (int i = 0; i < K; i++)
-		skip[i] = x[W - K + i];
-	infer_windows(info->one, 1, W, x, skip, &length, out);
+		one.values[t] = (float) v[t];
+	ser.n_train = W;
+	if (info->shape.norm == FC_NORM_LEVEL)
+	{
+		/* a series the model has not seen: the scale of the window's logs */
+		fc_log_values(&one);
+		if (k < 0)
+			fc_level_stats(&one, info->shape.season);
+	}
+	fc_apply_stats(&one);
+	fc_fill_window(&one, &ser, 0, &info->shape, x, 1, skip, K, NULL, base);
+	infer_windows(info->one, 1, fc_steps(&info->shape), x, skip, &length, out);
 
 	d = palloc(sizeof(Datum) * Hz);
 	for (int h = 0; h < Hz; h++)
-		d[h] = Float8GetDatum(((double) out[h] + base) * sd + mean);
+		d[h] = Float8GetDatum(fc_denormalize(&info->shape, &ser, (double) out[h] + base[h]));
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, Hz, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
 }

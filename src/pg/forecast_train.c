@@ -187,6 +187,31 @@ split_series(FcData *data, const FcShape *shape, double vf)
 						   "horizon = %d steps after a training window.", vf, Hz)));
 }
 
+/*
+ * A seasonal model reads whole seasons, and a 'level' model's level is the
+ * mean of the window's last season: the window must hold them.
+ */
+static void
+check_season(const FcShape *shape)
+{
+	if ((shape->seasonal || shape->norm == FC_NORM_LEVEL) && shape->season > shape->window)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_size = %d is shorter than season_length = %d",
+						shape->window, shape->season),
+				 errdetail("%s needs at least one season in the window.",
+						   shape->seasonal ? "seasonal => true" : "normalization 'level'"),
+				 errhint("Use a window_size of a few seasons, e.g. %d.", 7 * shape->season)));
+	if (shape->seasonal && shape->window % shape->season != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_size = %d is not a multiple of season_length = %d",
+						shape->window, shape->season),
+				 errdetail("With seasonal => true each recurrent step reads one season."),
+				 errhint("Use window_size => %d.",
+						 Max(1, shape->window / shape->season) * shape->season)));
+}
+
 /* ---------------------------------------------------------------------------
  * The data set handed to rnn_fit: train windows, then validation windows.
  */
@@ -209,7 +234,7 @@ typedef struct FcFitData
 static int
 fc_length(void *ctx, int example)
 {
-	return ((FcFitData *) ctx)->train.shape.window;
+	return fc_steps(&((FcFitData *) ctx)->train.shape);
 }
 
 static RnnStatus
@@ -217,7 +242,7 @@ fc_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
 {
 	FcFitData  *fd = ctx;
 	const FcData *data = fd->train.data;
-	int			C = data->n_channels;
+	int			I = fc_input_size(&fd->train.shape, data->n_channels);
 
 	for (int b = 0; b < count; b++)
 	{
@@ -225,17 +250,16 @@ fc_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
 		int64		i = idx[b] < fd->train.count ? idx[b] : idx[b] - fd->train.count;
 		int			s,
 					start;
-		float		last;
 
 		/* validation index -> evenly spaced window when they are sampled */
 		if (w == &fd->valid && fd->valid_used < fd->valid.count)
 			i = (int64) ((double) i * fd->valid.count / fd->valid_used);
 		fc_windows_locate(w, i, &s, &start);
-		buf->lengths[b] = w->shape.window;
+		buf->lengths[b] = fc_steps(&w->shape);
 		fc_fill_window(data, &data->series[s], start, &w->shape,
-					   buf->x + (size_t) b * C, count,
+					   buf->x + (size_t) b * I, count,
 					   fd->skip_size ? buf->skip + (size_t) b * fd->skip_size : NULL,
-					   fd->skip_size, buf->targets + (size_t) b * w->shape.horizon, &last);
+					   fd->skip_size, buf->targets + (size_t) b * w->shape.horizon, NULL);
 	}
 	return RNN_OK;
 }
@@ -407,7 +431,9 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				vf,
 				clip;
 	int64		seed;
-	bool		linear_skip;
+	bool		linear_skip,
+				seasonal;
+	FcNorm		norm;
 	float	   *resid = NULL;
 	int64		n_resid = 0;
 	double	   *q = NULL;
@@ -460,6 +486,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	season = PG_ARGISNULL(21) ? 0 : PG_GETARG_INT32(21);
 	bpe = PG_ARGISNULL(22) ? 0 : PG_GETARG_INT32(22);
 	clip = PG_ARGISNULL(23) ? 1.0 : PG_GETARG_FLOAT8(23);
+	seasonal = PG_ARGISNULL(24) ? false : PG_GETARG_BOOL(24);
 
 	rnn_parse_cell(cell_name);
 	check_int_range("hidden_size", hidden, 1, RNN_MAX_HIDDEN);
@@ -468,11 +495,12 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	check_int_range("window_size", window, 1, 100000);
 	check_int_range("horizon", horizon, 1, 10000);
 	check_int_range("epochs", epochs, 0, 100000);
-	if (epochs == 0 && !linear_skip)
+	if (epochs == 0 && !linear_skip && !seasonal)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("epochs = 0 needs linear_skip"),
-				 errdetail("With no training, only the closed-form linear path has weights.")));
+				 errmsg("epochs = 0 needs linear_skip or seasonal"),
+				 errdetail("With no training, only the closed-form linear path has weights "
+						   "(or, seasonal, the seasonal-naive start).")));
 	check_int_range("batch_size", batch, 1, 65536);
 	check_float_range("learning_rate", lr, 1e-12, 10.0, true);
 	check_float_range("validation_fraction", vf, 0.0, 0.9, true);
@@ -490,12 +518,19 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown missing value rule \"%s\"", missing),
 				 errhint("Use 'error' or 'interpolate'.")));
-	if (strcmp(normalize, "window") != 0 && strcmp(normalize, "series") != 0)
+	if (strcmp(normalize, "window") == 0)
+		norm = FC_NORM_WINDOW;
+	else if (strcmp(normalize, "series") == 0)
+		norm = FC_NORM_SERIES;
+	else if (strcmp(normalize, "level") == 0)
+		norm = FC_NORM_LEVEL;
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown normalization \"%s\"", normalize),
-				 errhint("Use 'window' (subtract each window's last value, the default) "
-						 "or 'series' (z-score only).")));
+				 errhint("Use 'window' (subtract each window's last value, the default), "
+						 "'series' (z-score only) or 'level' (log values over the level of "
+						 "the window's last season).")));
 
 	rnn_require_blas();
 
@@ -512,20 +547,27 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				 errmsg("relation %s has no rows to train on", get_rel_name(spec.relid))));
 	shape.window = window;
 	shape.horizon = horizon;
-	shape.window_norm = strcmp(normalize, "window") == 0;
+	shape.norm = norm;
+	shape.seasonal = seasonal;
 	shape.season = season > 0 ? season : fc_default_season(data.time_kind, &data.step, horizon);
+	check_season(&shape);
 
 	/* 2. split each series in time; short series leave training */
 	rows = data.n_rows;
 	split_series(&data, &shape, vf);
 	fc_compute_stats(&data);
+	if (norm == FC_NORM_LEVEL)
+	{
+		fc_log_values(&data);
+		fc_level_stats(&data, shape.season);
+	}
 	fc_apply_stats(&data);
 
 	/* 3. model */
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.cell = rnn_parse_cell(cell_name);
 	cfg.num_layers = layers;
-	cfg.input_size = data.n_channels;
+	cfg.input_size = fc_input_size(&shape, data.n_channels);
 	cfg.hidden_size = hidden;
 	cfg.output_size = horizon;
 	cfg.head = RNN_HEAD_REGRESSION;
@@ -533,7 +575,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	cfg.skip_size = linear_skip ? window : 0;
 	cfg.dropout = (float) dropout;
 
-	need = rnn_fit_memory(&cfg, batch, window);
+	need = rnn_fit_memory(&cfg, batch, fc_steps(&shape));
 	if (need == SIZE_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -560,6 +602,12 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 
 	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
 	rnn_model_init(model, (uint64_t) seed);
+	/* a seasonal model starts as the seasonal-naive forecast */
+	if (seasonal)
+	{
+		memset(model->p.head_w, 0, sizeof(float) * horizon * rnn_feature_size(&cfg));
+		memset(model->p.head_b, 0, sizeof(float) * horizon);
+	}
 	if (cfg.skip_size > 0)
 		fc_fit_linear(model, &fd.train, &fd.valid, NULL);
 
@@ -572,7 +620,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		ds.n_train = (int) fd.train.count;
 		fd.valid_used = bpe > 0 ? Min(fd.valid.count, FC_SAMPLED_VALID_WINDOWS) : fd.valid.count;
 		ds.n_valid = (int) fd.valid_used;
-		ds.max_steps = window;
+		ds.max_steps = fc_steps(&shape);
 		ds.length = fc_length;
 		ds.load = fc_load;
 
@@ -640,10 +688,12 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 					 "\"epochs\": %d, \"batch_size\": %d, \"learning_rate\": %g, "
 					 "\"validation_fraction\": %g, \"patience\": %d, \"seed\": " INT64_FORMAT ", "
 					 "\"missing\": \"%s\", \"normalize\": \"%s\", \"linear_skip\": %s, "
-					 "\"season_length\": %d, \"batches_per_epoch\": %d, \"clip_norm\": %g",
+					 "\"season_length\": %d, \"batches_per_epoch\": %d, \"clip_norm\": %g, "
+					 "\"seasonal\": %s",
 					 rnn_cell_name(cfg.cell), hidden, layers, dropout, window, horizon,
 					 epochs, batch, lr, vf, patience, seed, missing, normalize,
-					 linear_skip ? "true" : "false", shape.season, bpe, clip);
+					 linear_skip ? "true" : "false", shape.season, bpe, clip,
+					 seasonal ? "true" : "false");
 	/* the calendar step, readable and as the interval's fields */
 	appendStringInfoString(&hp, ", \"step\": ");
 	escape_json(&hp, fc_step_text(data.time_kind, &data.step));

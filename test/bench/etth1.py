@@ -168,7 +168,9 @@ def main():
     for h, mse, *_rest in rows:
         r = _rest
         print(f"h{h}: rnn_ext {'beats' if mse < r[1] else 'does not beat'} naive, "
-              f"{'beats' if mse < r[5] else 'does not beat'} ridge")
+              f"{'beats' if mse < r[5] else 'does not beat'} ridge, "
+              f"{'beats' if mse < r[10] else 'does not beat'} its own linear path alone "
+              f"(test MSE {mse:.4f} vs {r[10]:.4f})")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,11 @@
 #      log-likelihood of texts (read from the boundary id 0, the text's end
 #      predicted too) equals rnn.log_likelihood, to 1e-4 relative;
 #   7. a tagger trained in SQL, exported: PyTorch's most probable tag and its
-#      probability at every token equal rnn.tag's, to 1e-5.
+#      probability at every token equal rnn.tag's, to 1e-5;
+#   8. a seasonal model (normalization => 'level', seasonal => true: log
+#      values, a recurrent step a season, seasonal-naive base) on positive
+#      series and one it has not seen: the same again, and its
+#      Forecaster.examples give rnn.evaluate's mse_normalized.
 #
 # Every test is skipped ("ok N # SKIP") when /usr/bin/python3 has no torch.
 # Needs a running server (PGHOST/PGPORT/PGUSER as set by pg_virtualenv) on
@@ -50,9 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..13"
+echo "1..14"
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    for i in $(seq 1 13); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
+    for i in $(seq 1 14); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
     exit 0
 fi
 OUT=$(mktemp -d /tmp/rnn_torch.XXXXXX)
@@ -471,6 +475,44 @@ if [ "${1:-0}" -ge 8 ] && [ "${3:-}" = True ] && "$PY" -c "import sys; sys.exit(
     tap OK "exported tagger: PyTorch gives rnn.tag's tags and probabilities to 1e-5"
 else
     tap FAIL "exported tagger: PyTorch gives rnn.tag's tags and probabilities to 1e-5"
+fi
+
+# 8. seasonal => true, normalization => 'level' (season 4, 4 steps of 4
+#    values), on the positive series |v| and an unseen one (own log scale)
+q "SET client_min_messages = warning;
+   CREATE TABLE lg_pos AS SELECT sensor, t, abs(v) AS v FROM lg;
+   CREATE TABLE lg_pos_new AS SELECT sensor, t, abs(v) AS v FROM lg_new;
+   SELECT version FROM rnn.train_forecaster('fc_seasonal', 'lg_pos', 't', 'v', series_column => 'sensor',
+          cell => 'gru', hidden_size => 8, window_size => 16, horizon => 6, season_length => 4,
+          normalization => 'level', seasonal => true, epochs => 3, batch_size => 16,
+          learning_rate => 0.02);" >/dev/null || echo "# training fc_seasonal failed"
+q "COPY (SELECT * FROM lg_pos_new ORDER BY sensor, t) TO STDOUT CSV HEADER" >"$OUT/lg_pos_new.csv"
+q "COPY (SELECT * FROM lg_pos ORDER BY sensor, t) TO STDOUT CSV HEADER" >"$OUT/lg_pos.csv"
+q "COPY (SELECT encode(rnn.export_model('fc_seasonal'), 'hex')) TO STDOUT" >"$OUT/fc_seasonal.hex"
+q "SELECT rnn.model_info('fc_seasonal')" >"$OUT/fc_seasonal.json"
+sql_fc "rnn.forecast('fc_seasonal', relation => 'lg_pos_new')" >"$OUT/fc_seasonal.sql.csv" 2>>"$OUT/fc.err"
+mse_sql=$(q "SELECT mse_normalized FROM rnn.evaluate('fc_seasonal', 'lg_pos')")
+{ "$PY" "$SCRIPT" export "$OUT/fc_seasonal.hex" "$OUT/fc_seasonal.pt" --meta "$OUT/fc_seasonal.json" >/dev/null &&
+  "$PY" "$SCRIPT" forecast "$OUT/fc_seasonal.pt" --csv "$OUT/lg_pos_new.csv" >"$OUT/fc_seasonal.py.csv"; } 2>>"$OUT/fc.err"
+mse_py=$("$PY" - "$SCRIPT" "$OUT" 2>>"$OUT/fc.err" <<'PYEOF'
+import sys, importlib.util, torch
+spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
+rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
+fm = rt.load_forecaster(sys.argv[2] + "/fc_seasonal.pt")
+data = rt.read_series_csv(sys.argv[2] + "/lg_pos.csv", fm)
+ex = [fm.examples(data[k], k) for k in data]
+x = torch.cat([e[0] for e in ex], 1); skip = torch.cat([e[1] for e in ex]); y = torch.cat([e[2] for e in ex])
+with torch.no_grad():
+    print(((fm.net(x, skip).double() - y.double()) ** 2).mean().item())
+PYEOF
+)
+echo "# fc_seasonal: rnn.evaluate mse_normalized $mse_sql, PyTorch over Forecaster.examples ${mse_py:-?}"
+if "$PY" -c "import sys; a, b = float('$mse_sql'), float('$mse_py'); sys.exit(not abs(a - b) <= 1e-4 * abs(a))" 2>/dev/null; then
+    verdict "seasonal => true, normalization 'level', unseen series: PyTorch = rnn.forecast; examples = rnn.evaluate" \
+            "$OUT/fc_seasonal.sql.csv" "$OUT/fc_seasonal.py.csv" 24
+else
+    tap FAIL "seasonal => true, normalization 'level', unseen series: PyTorch = rnn.forecast; examples = rnn.evaluate"
+    [ -s "$OUT/fc.err" ] && sed 's/^/#   /' "$OUT/fc.err"
 fi
 
 [ "$fails" -eq 0 ]
