@@ -37,6 +37,10 @@ typedef struct RnnAdamStep
 	float		eps;
 } RnnAdamStep;
 
+/* inputs this narrow take input_product_small / bias_input_grads (input_small.c)
+ * instead of sgemm calls */
+#define RNN_SMALL_INPUT 8
+
 typedef struct RnnKernels
 {
 	RnnIsa		isa;
@@ -68,6 +72,15 @@ typedef struct RnnKernels
 	/* out (GH) = h (H) . W_hh^T from w_hh_t (H, GH): one running sequence */
 	void		(*recur_matvec) (float *out, const float *h, const float *w_hh_t,
 								 int GH, int H);
+
+	/* gates (N, GH) = x (N, I) . W_ih^T, W_ih (GH, I), I <= RNN_SMALL_INPUT */
+	void		(*input_product_small) (float *gates, const float *x, const float *w_ih,
+										size_t N, int GH, int I);
+
+	/* db (GH) += column sums of dg (N, GH), db2 too unless NULL, and unless
+	 * x is NULL dw_ih (GH, I) += dg^T x (N, I), I <= RNN_SMALL_INPUT */
+	void		(*bias_input_grads) (float *db, float *db2, float *dw_ih, const float *dg,
+									 const float *x, size_t N, int GH, int I);
 
 	/* sum of g[i]^2 over n floats, in double */
 	double		(*sum_squares) (const float *g, size_t n);

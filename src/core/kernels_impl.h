@@ -10,6 +10,7 @@
 #include "cell_tanh.c"
 #include "cell_gru.c"
 #include "cell_lstm.c"
+#include "input_small.c"
 #include "optim_loops.c"
 
 static void
@@ -27,6 +28,8 @@ const RnnKernels RNN_KERNELS_TABLE = {
 	.gru_backward = cell_gru_backward,
 	.lstm_backward = cell_lstm_backward,
 	.recur_matvec = recur_matvec_kernel,
+	.input_product_small = input_product_small,
+	.bias_input_grads = bias_input_grads,
 	.sum_squares = sum_squares,
 	.adam_update = adam_update,
 };

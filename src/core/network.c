@@ -264,52 +264,11 @@ rnn_zero_grad(RnnTrainer *tr)
  * Small pieces
  */
 
-/*
- * dst (cols) += column sums of m (rows, cols), and dst2 likewise when not
- * NULL (LSTM and tanh cells: the b_ih and b_hh gradients are the same sums).
- * m is read once, row after row, into a block of up to 512 column sums
- * held in L1 (blocks of columns read in turn would stride through m and
- * defeat the prefetcher: 8% of an LSTM-64 training step); each column is
- * still summed in row order.
- */
-static void
-add_colsum2(float *dst, float *dst2, const float *m, size_t rows, int cols)
-{
-	enum
-	{
-		BLOCK = 512
-	};
-	float		acc[BLOCK];
-
-	for (int c0 = 0; c0 < cols; c0 += BLOCK)
-	{
-		int			nc = cols - c0 < BLOCK ? cols - c0 : BLOCK;
-
-		memset(acc, 0, sizeof(float) * nc);
-		for (size_t r = 0; r < rows; r++)
-		{
-			const float *row = m + r * cols + c0;
-
-			for (int c = 0; c < nc; c += RNN_VW)
-			{
-				int			n = nc - c < RNN_VW ? nc - c : RNN_VW;
-
-				v8_store(acc + c, v8_load(acc + c, n) + v8_load(row + c, n), n);
-			}
-		}
-		for (int c = 0; c < nc; c++)
-		{
-			dst[c0 + c] += acc[c];
-			if (dst2)
-				dst2[c0 + c] += acc[c];
-		}
-	}
-}
-
+/* dst (cols) += column sums of m (rows, cols) (bias_input_grads, input_small.c) */
 static void
 add_colsum(float *dst, const float *m, size_t rows, int cols)
 {
-	add_colsum2(dst, NULL, m, rows, cols);
+	rnn_kernels()->bias_input_grads(dst, NULL, NULL, m, NULL, rows, cols, 0);
 }
 
 /* Inverted dropout: keep with probability 1-p and scale by 1/(1-p). */
@@ -415,6 +374,8 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 			memcpy(cache->gates + (size_t) r * GH, row + (size_t) d * GH, sizeof(float) * GH);
 		}
 	}
+	else if (I <= RNN_SMALL_INPUT)
+		rnn_kernels()->input_product_small(cache->gates, in, p->w_ih[l][d], (size_t) pk->N, GH, I);
 	else
 	{
 		/* gates (N, GH) = in (N, I) . W_ih^T: every step at once */
@@ -479,17 +440,17 @@ recurrent_backward(RnnTrainer *tr, int l, int d, const float *dy,
 			break;
 	}
 
-	/* dW_ih (GH, I) += dgi^T (GH, N) . in (N, I) */
-	rnn_sgemm(1, 0, GH, I, pk->N, 1.0f, tr->dgi, GH, in, I, 1.0f, dp->w_ih[l][d], I);
+	/* dW_ih (GH, I) += dgi^T (GH, N) . in (N, I); narrow inputs: with db_ih */
+	if (I > RNN_SMALL_INPUT)
+		rnn_sgemm(1, 0, GH, I, pk->N, 1.0f, tr->dgi, GH, in, I, 1.0f, dp->w_ih[l][d], I);
 	/* dW_hh (GH, H) += dgh^T (GH, N) . h_prev (N, H) */
 	rnn_sgemm(1, 0, GH, H, pk->N, 1.0f, tr->dgh, GH, cache->h_prev, H, 1.0f, dp->w_hh[l][d], H);
-	if (tr->dgh == tr->dgi)
-		add_colsum2(dp->b_ih[l][d], dp->b_hh[l][d], tr->dgi, (size_t) pk->N, GH);
-	else
-	{
-		add_colsum(dp->b_ih[l][d], tr->dgi, (size_t) pk->N, GH);
+	/* db_ih, db_hh: column sums of dgi, dgh (the same for tanh and LSTM) */
+	rnn_kernels()->bias_input_grads(dp->b_ih[l][d], tr->dgh == tr->dgi ? dp->b_hh[l][d] : NULL,
+									dp->w_ih[l][d], tr->dgi,
+									I <= RNN_SMALL_INPUT ? in : NULL, (size_t) pk->N, GH, I);
+	if (tr->dgh != tr->dgi)
 		add_colsum(dp->b_hh[l][d], tr->dgh, (size_t) pk->N, GH);
-	}
 	/* dx (N, I) (+)= dgi (N, GH) . W_ih (GH, I) */
 	if (dx)
 		rnn_sgemm(0, 0, pk->N, I, GH, 1.0f, tr->dgi, GH, p->w_ih[l][d], I,
