@@ -127,6 +127,6 @@ cell_gru_backward(float *dgi, float *dgh, float *dh_state,
 			}
 		}
 		/* dh (bt, H) += dgh (bt, 3H) . W_hh (3H, H) */
-		rnn_sgemm(0, 0, bt, H, G3, 1.0f, dgh + r0 * G3, G3, w->w_hh, H, 1.0f, dh_state, H);
+		cell_recur_backprop(dh_state, dgh + r0 * G3, bt, w, G3, H, 1);
 	}
 }

@@ -123,6 +123,6 @@ cell_lstm_backward(float *dgi, float *dh_state, float *dc_state,
 			}
 		}
 		/* dh (bt, H) = dpre (bt, 4H) . W_hh (4H, H): h reaches c' only via gates */
-		rnn_sgemm(0, 0, bt, H, G4, 1.0f, dgi + r0 * G4, G4, w->w_hh, H, 0.0f, dh_state, H);
+		cell_recur_backprop(dh_state, dgi + r0 * G4, bt, w, G4, H, 0);
 	}
 }

@@ -79,6 +79,6 @@ cell_tanh_backward(float *dgi, float *dh_state,
 			}
 		}
 		/* dh (bt, H) = dpre (bt, H) . W_hh (H, H): no direct path */
-		rnn_sgemm(0, 0, bt, H, H, 1.0f, dgi + r0 * H, H, w->w_hh, H, 0.0f, dh_state, H);
+		cell_recur_backprop(dh_state, dgi + r0 * H, bt, w, H, H, 0);
 	}
 }

@@ -4,7 +4,7 @@
  *
  * What is hot (perf, one backend or one training thread): the per-step part
  * of each recurrent cell (h . W_hh^T as a matrix-vector product when one
- * sequence runs, the gate nonlinearities, their derivatives in BPTT) and
+ * sequence runs, as a small GEMM for a batch, the gate nonlinearities, their derivatives in BPTT) and
  * Adam's pass over every parameter.  Those loops live in cell_tanh.c,
  * cell_gru.c, cell_lstm.c and optim_loops.c, which are not compiled on their
  * own: each of kernels_generic.c, kernels_avx2.c and kernels_avx512.c
@@ -72,6 +72,11 @@ typedef struct RnnKernels
 	/* out (GH) = h (H) . W_hh^T from w_hh_t (H, GH): one running sequence */
 	void		(*recur_matvec) (float *out, const float *h, const float *w_hh_t,
 								 int GH, int H);
+
+	/* C (M, N) = A (M, K) . B (K, N), or += when accumulate; row-major */
+	void		(*gemm_small) (float *C, int ldc, const float *A, int lda,
+							   const float *B, int ldb, int M, int N, int K,
+							   int accumulate);
 
 	/* gates (N, GH) = x (N, I) . W_ih^T, W_ih (GH, I), I <= RNN_SMALL_INPUT */
 	void		(*input_product_small) (float *gates, const float *x, const float *w_ih,

@@ -7,6 +7,7 @@
  * function it pulls in, the static inline helpers of vmath.h and cells.h
  * too, is compiled for that target.
  */
+#include "recur_product.c"
 #include "cell_tanh.c"
 #include "cell_gru.c"
 #include "cell_lstm.c"
@@ -28,6 +29,7 @@ const RnnKernels RNN_KERNELS_TABLE = {
 	.gru_backward = cell_gru_backward,
 	.lstm_backward = cell_lstm_backward,
 	.recur_matvec = recur_matvec_kernel,
+	.gemm_small = gemm_small,
 	.input_product_small = input_product_small,
 	.bias_input_grads = bias_input_grads,
 	.sum_squares = sum_squares,

@@ -80,6 +80,8 @@ layout(RnnTrainer *tr, const RnnConfig *cfg, int B, int T, int with_grads, char 
 				c->c_prev = cfg->cell == RNN_CELL_LSTM ? TAKE_F(N * H) : NULL;
 				c->tanh_c = cfg->cell == RNN_CELL_LSTM ? TAKE_F(N * H) : NULL;
 				c->hn = cfg->cell == RNN_CELL_GRU ? TAKE_F(N * H) : NULL;
+				/* refreshed by every forward (recurrent_forward) */
+				tr->w_hh_t[l][d] = TAKE_F((size_t) GH * H);
 			}
 		}
 		tr->pool_mask = cfg->dropout > 0 ? TAKE_F((size_t) B * F) : NULL;
@@ -291,12 +293,20 @@ mul_inplace(float *x, const float *mask, size_t n)
 		x[i] *= mask[i];
 }
 
+/* dst (cols, rows) = src (rows, cols)^T */
+static void
+transpose(float *dst, const float *src, int rows, int cols)
+{
+	for (int r = 0; r < rows; r++)
+		for (int c = 0; c < cols; c++)
+			dst[(size_t) c * rows + r] = src[(size_t) r * cols + c];
+}
+
 static RnnCellWeights
 cell_weights(const RnnTrainer *tr, int l, int d)
 {
 	const RnnParams *p = &tr->model->p;
-	RnnCellWeights w = {p->w_hh[l][d], p->b_ih[l][d], p->b_hh[l][d],
-	tr->has_grads ? NULL : tr->w_hh_t[l][d]};
+	RnnCellWeights w = {p->w_hh[l][d], p->b_ih[l][d], p->b_hh[l][d], tr->w_hh_t[l][d]};
 
 	return w;
 }
@@ -349,7 +359,13 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 	float	   *h = tr->h_n + state;
 	float	   *out = tr->layer_out[l] + d * H;
 	RnnCellCache *cache = &tr->cache[l][d];
-	RnnCellWeights w = cell_weights(tr, l, d);
+	RnnCellWeights w;
+
+	/* training: W_hh^T (H, GH) of the current weights, for the per-step
+	 * products (recur_product.c); 64 KB for LSTM-64, once a forward */
+	if (tr->has_grads)
+		transpose(tr->w_hh_t[l][d], p->w_hh[l][d], GH, H);
+	w = cell_weights(tr, l, d);
 
 	if (l == 0 && tr->fold != NULL && !tr->has_grads)
 	{
