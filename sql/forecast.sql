@@ -90,7 +90,9 @@ SELECT count(*) FROM rnn.forecast('temp', relation => 'shuffled');
 INSERT INTO shuffled SELECT sensor, ts, temp, hour_cos
   FROM readings_past WHERE ts = timestamp '2024-01-11 00:00' AND sensor = 'sensor_07';
 SELECT count(*) FROM rnn.forecast('temp', relation => 'shuffled');
--- A gap inside the window.
+-- A gap inside the window (the old duplicate gone, so that the window's
+-- rows reach back past it).
+DELETE FROM shuffled WHERE ts = timestamp '2024-01-10 23:00' AND sensor = 'sensor_07';
 DELETE FROM shuffled WHERE ts = timestamp '2024-01-12 20:00' AND sensor = 'sensor_07';
 DELETE FROM shuffled WHERE ts = timestamp '2024-01-11 00:00' AND sensor = 'sensor_07';
 INSERT INTO shuffled SELECT sensor, ts, temp, hour_cos
@@ -172,7 +174,7 @@ SELECT * FROM rnn.train_forecaster('dup', 'dup', 'ts', 'temp', epochs => 1);
 DELETE FROM dup WHERE ts IN (timestamp '2024-01-05', timestamp '2024-01-06 03:00');
 SELECT * FROM rnn.train_forecaster('dup', 'dup', 'ts', 'temp', epochs => 1);
 
--- Too little data: the error names the series and the minimum.
+-- No series long enough for a training window: the error gives the minimum.
 SELECT * FROM rnn.train_forecaster('short', 'readings', 'ts', 'temp', series_column => 'sensor',
        window_size => 280, horizon => 24);
 CREATE TABLE empty_readings (ts timestamp, temp float8);

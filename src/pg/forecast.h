@@ -4,6 +4,8 @@
  * forecast_data.c  reads series through SPI (with the caller's rights),
  *                  validates columns, time steps and missing values, keeps
  *                  per-series statistics and cuts windows on the fly;
+ * forecast_calendar.c  a series' step as a calendar interval (minutes to
+ *                  years) and the position of each time on it;
  * forecast_train.c rnn.train_forecaster;
  * forecast_score.c rnn.forecast, rnn.predict_next, rnn.evaluate.
  *
@@ -33,9 +35,29 @@ typedef enum FcTimeKind
 
 typedef enum FcMissing
 {
-	FC_MISSING_ERROR,			/* NULL/NaN/Infinity value: error naming the row */
+	FC_MISSING_ERROR,			/* NULL/NaN/Infinity value or a missing step:
+								 * error naming the series and time */
 	FC_MISSING_INTERPOLATE		/* linear between neighbours, nearest at the ends */
 } FcMissing;
+
+/*
+ * A time step as PostgreSQL's interval arithmetic adds it: calendar months,
+ * local calendar days (timestamptz only) or microseconds; exactly one is
+ * non-zero once known.  For integer times, usecs is the step in the column's
+ * own unit.  Time k of a series is anchor + k * step (fc_time_at).
+ */
+typedef struct FcStep
+{
+	int32		months;
+	int32		days;
+	int64		usecs;
+} FcStep;
+
+static inline bool
+fc_step_known(const FcStep *step)
+{
+	return step->months != 0 || step->days != 0 || step->usecs != 0;
+}
 
 /* Which columns of which relation, and how to read them. */
 typedef struct FcSpec
@@ -47,17 +69,20 @@ typedef struct FcSpec
 	int			n_features;		/* covariates */
 	char	  **feature_columns;
 	FcMissing	missing;
+	FcStep		step;			/* the model's step; zero: detect from the rows */
+	FcTimeKind	step_time_kind; /* the time type the model's step is of */
 } FcSpec;
 
 /* One series, values z-scored in place once statistics are known. */
 typedef struct FcSeries
 {
 	char	   *key;			/* series value as text ("" for one series) */
-	int			n;				/* points */
+	int			n;				/* points, one a step (missing steps filled) */
 	size_t		first;			/* index of its first point in FcData.values */
-	int64		last_time;
-	int64		step;			/* time step, > 0 (0 when n == 1) */
+	int64		anchor;			/* time of calendar index 0: its first row */
+	int64		last_k;			/* calendar index of its last point */
 	int			n_train;		/* points in the training part */
+	bool		left_out;		/* too short for a training window: no windows */
 	double	   *mean;			/* (1 + n_features) */
 	double	   *std;			/* (1 + n_features) */
 } FcSeries;
@@ -68,8 +93,12 @@ typedef struct FcData
 	int			n_series;
 	FcSeries   *series;
 	float	   *values;			/* (total points, n_channels) */
+	bool	   *filled;			/* (total points) value interpolated, or NULL:
+								 * none (fc_read only) */
 	size_t		n_points;
+	int64		n_rows;			/* rows read */
 	FcTimeKind	time_kind;
+	FcStep		step;			/* one for all series; zero when no series has two rows */
 	bool		stats_ready;	/* series' mean/std already set (fc_read_tail) */
 } FcData;
 
@@ -77,11 +106,12 @@ typedef struct FcData
  * duplicate and irregular timestamps, missing values. */
 void		fc_read(const FcSpec *spec, FcData *data);
 
-/* Read only the newest `keep` rows of every series, in one unordered scan
+/* Read only the newest `keep` steps of every series, in one unordered scan
  * (no sort, memory `keep` rows a series).  Spacing and duplicates are
  * checked, and missing values interpolated, within those rows; mean/std of
- * each series come from all its rows (stats_ready). */
-void		fc_read_tail(const FcSpec *spec, int keep, FcData *data);
+ * each series come from all its rows (stats_ready).  pad: a series with
+ * fewer steps is padded on the left with its oldest value to `keep`. */
+void		fc_read_tail(const FcSpec *spec, int keep, bool pad, FcData *data);
 
 /* Statistics from the first n_train points of each series (all when n_train
  * is n); a constant channel gets std 1.  Then z-score values in place. */
@@ -220,5 +250,19 @@ RnnCellKind rnn_parse_cell(const char *cell);
 /* Datum of a series' step-ahead timestamp, as timestamptz. */
 Datum		fc_time_datum(FcTimeKind kind, int64 t, bool *isnull);
 const char *fc_time_kind_name(FcTimeKind kind);
+
+/* forecast_calendar.c */
+char	   *fc_step_text(FcTimeKind kind, const FcStep *step);
+bool		fc_time_at(FcTimeKind kind, const FcStep *step, int64 anchor, int64 k, int64 *t);
+bool		fc_calendar_index(FcTimeKind kind, const FcStep *step, int64 anchor, int64 t,
+							  int64 *k);
+/* One step for all series from their sorted times (series s is
+ * times[offsets[s] .. offsets[s + 1] - 1]); zero when no series has two. */
+void		fc_detect_step(FcTimeKind kind, const int64 *times, const int64 *offsets,
+						   int n_series, FcStep *step);
+FcStep		fc_series_own_step(FcTimeKind kind, const FcStep *step, const int64 *times, int n);
+int			fc_default_season(FcTimeKind kind, const FcStep *step, int horizon);
+bool		fc_local_time_skipped(int64 t);
+bool		fc_local_time_repeated(int64 t);
 
 #endif							/* RNN_FORECAST_H */

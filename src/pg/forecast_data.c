@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "parser/parse_coerce.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
@@ -142,8 +143,10 @@ time_text(FcTimeKind kind, int64 t)
 {
 	switch (kind)
 	{
-		case FC_TIME_TIMESTAMP:
 		case FC_TIME_DATE:
+			return DatumGetCString(DirectFunctionCall1(date_out,
+													   DirectFunctionCall1(timestamp_date, Int64GetDatum(t))));
+		case FC_TIME_TIMESTAMP:
 			return DatumGetCString(DirectFunctionCall1(timestamp_out, Int64GetDatum(t)));
 		case FC_TIME_TIMESTAMPTZ:
 			return DatumGetCString(DirectFunctionCall1(timestamptz_out, Int64GetDatum(t)));
@@ -151,20 +154,6 @@ time_text(FcTimeKind kind, int64 t)
 			break;
 	}
 	return psprintf(INT64_FORMAT, t);
-}
-
-static char *
-step_text(FcTimeKind kind, int64 step)
-{
-	if (kind == FC_TIME_INTEGER)
-		return psprintf(INT64_FORMAT, step);
-	if (step % USECS_PER_DAY == 0)
-		return psprintf(INT64_FORMAT " day(s)", step / USECS_PER_DAY);
-	if (step % USECS_PER_HOUR == 0)
-		return psprintf(INT64_FORMAT " hour(s)", step / USECS_PER_HOUR);
-	if (step % USECS_PER_MINUTE == 0)
-		return psprintf(INT64_FORMAT " minute(s)", step / USECS_PER_MINUTE);
-	return psprintf("%.6f second(s)", step / 1e6);
 }
 
 Datum
@@ -231,6 +220,7 @@ typedef struct ReadSeries
 	int			head;			/* where the oldest is in time/v */
 	int64	   *time;			/* (keep) a ring buffer in time order */
 	float	   *v;				/* (keep, C), moved along with time */
+	int64		first_time;		/* its oldest row: the calendar's anchor */
 	int64		dup_time;		/* a time seen twice at the window's edge */
 	bool		has_dup;
 	double	   *count;			/* (C) Welford over the non-missing values */
@@ -360,15 +350,35 @@ parse_row(Reader *r, HeapTuple tup, TupleDesc desc)
 }
 
 /*
- * Time t follows prev in series key: a duplicate, or a spacing other than
- * the series' *step (set by its first pair), is an error.
+ * Time t follows prev in series key (rows sorted by time): a duplicate is an
+ * error, which for a local timestamp repeated by a DST change says so.
  */
 static void
-check_spacing(const FcData *d, const FcSpec *spec, const char *key, int64 prev, int64 t,
-			  int64 *step)
+check_not_duplicate(const FcData *d, const FcSpec *spec, const char *key, int64 prev, int64 t)
+{
+	bool		dst = d->time_kind == FC_TIME_TIMESTAMP && fc_local_time_repeated(t);
+
+	if (t != prev)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("two rows at time %s%s", time_text(d->time_kind, t), in_series(key)),
+			 dst ? errdetail("A local timestamp repeats that hour when daylight saving time "
+							 "ends in time zone \"%s\".", pg_get_timezone_name(session_timezone)) : 0,
+			 dst ? errhint("Use a timestamptz column, which counts absolute hours "
+						   "(e.g. ts AT TIME ZONE 'UTC' if the readings were taken in UTC).") :
+			 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
+					 quote_identifier(spec->time_column),
+					 quote_identifier(spec->value_column))));
+}
+
+/* Consecutive times of a series: distinct, and a difference int64 holds. */
+static void
+check_pair(const FcData *d, const FcSpec *spec, const char *key, int64 prev, int64 t)
 {
 	int64		diff;
 
+	check_not_duplicate(d, spec, key, prev, t);
 	if (pg_sub_s64_overflow(t, prev, &diff))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -376,27 +386,137 @@ check_spacing(const FcData *d, const FcSpec *spec, const char *key, int64 prev, 
 						in_series(key), time_text(d->time_kind, t),
 						time_text(d->time_kind, prev)),
 				 errdetail("The two times are further apart than a 64-bit integer can count.")));
-	if (diff <= 0)
+}
+
+/*
+ * Put one series' rows (times, sorted, no duplicates) on the calendar of
+ * d->step, from ser->anchor: pos[i] gets row i's point (-1: older than the
+ * points kept), ser->n and ser->last_k are set; *gaps tells whether some
+ * step has no row.  keep > 0 (forecasting): only the newest keep steps are
+ * points, and when the kept rows are not on the calendar of the series'
+ * first row they are tried on that of their own oldest one.
+ *
+ * A missing step is an error with missing => 'error'; a series whose rows
+ * leave more than half of its steps empty does not have the table's step.
+ */
+static void
+place_series(const FcData *d, const FcSpec *spec, FcSeries *ser, const int64 *times, int rows,
+			 int keep, int *pos, bool *gaps)
+{
+	const FcStep *step = &d->step;
+	int64		k_first = 0,
+				k_last = 0,
+				span,
+				lo;
+	int64		expect;
+	bool		check_each_gap;
+
+	*gaps = false;
+	if (rows == 0)
+	{
+		ser->n = 0;
+		return;
+	}
+	if (!fc_step_known(step))
+	{
+		/* no series has two rows: each is one point */
+		ser->n = 1;
+		ser->last_k = 0;
+		ser->anchor = times[rows - 1];
+		pos[rows - 1] = 0;
+		for (int i = 0; i < rows - 1; i++)
+			pos[i] = -1;
+		return;
+	}
+	if (keep > 0 && (!fc_calendar_index(d->time_kind, step, ser->anchor, times[0], &k_first) ||
+					 !fc_calendar_index(d->time_kind, step, ser->anchor, times[rows - 1], &k_last)))
+		ser->anchor = times[0];
+	for (int i = 0; i < rows; i++)
+	{
+		int64		k;
+
+		if (!fc_calendar_index(d->time_kind, step, ser->anchor, times[i], &k))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time %s%s is not on the series' calendar",
+							time_text(d->time_kind, times[i]), in_series(ser->key)),
+					 errdetail("The series starts at %s and steps every %s: every time must be "
+							   "its first time plus a whole number of steps.",
+							   time_text(d->time_kind, ser->anchor), fc_step_text(d->time_kind, step)),
+					 errhint("Resample the rows to one step (date_trunc or date_bin), or train "
+							 "series of different steps as separate models.")));
+		if (i == 0)
+			k_first = k;
+		k_last = k;
+	}
+	span = k_last - k_first + 1;
+	if (span > 2 * (int64) rows)
+	{
+		FcStep		own = fc_series_own_step(d->time_kind, step, times, rows);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("two rows at time %s%s", time_text(d->time_kind, t), in_series(key)),
-				 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
-						 quote_identifier(spec->time_column),
-						 quote_identifier(spec->value_column))));
-	if (*step == 0)
-		*step = diff;
-	else if (diff != *step)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rows are not evenly spaced%s: %s follows %s after %s, "
-						"but the earlier rows are %s apart",
-						in_series(key), time_text(d->time_kind, t),
-						time_text(d->time_kind, prev),
-						step_text(d->time_kind, diff),
-						step_text(d->time_kind, *step)),
-				 errhint("Fill gaps with generate_series and a LEFT JOIN "
-						 "(missing values can then be interpolated with "
-						 "missing => 'interpolate'), or resample with date_bin.")));
+				 errmsg("%s does not fit a step of %s: %d rows over " INT64_FORMAT " steps",
+						fc_series_name(ser->key), fc_step_text(d->time_kind, step), rows, span),
+				 memcmp(&own, step, sizeof(FcStep)) == 0 ?
+				 errdetail("Its times are irregular: %s is the largest step they all fit, and it "
+						   "leaves more than half of the steps empty.",
+						   fc_step_text(d->time_kind, step)) :
+				 errdetail("Its rows are a multiple of %s apart; the step%s is %s.",
+						   fc_step_text(d->time_kind, &own),
+						   fc_step_known(&spec->step) ? " the model was trained with" :
+						   " of the table (the largest that fits every series)",
+						   fc_step_text(d->time_kind, step)),
+				 errhint("Train series of different steps as separate models, or resample them "
+						 "to one step (date_trunc or date_bin).")));
+	}
+	lo = keep > 0 ? Max(k_first, k_last - keep + 1) : k_first;
+	ser->n = (int) (k_last - lo + 1);
+	ser->last_k = k_last;
+
+	/* positions, and the first missing step */
+	check_each_gap = spec->missing == FC_MISSING_ERROR ||
+		(d->time_kind == FC_TIME_TIMESTAMP && step->usecs > 0 && step->usecs < USECS_PER_DAY);
+	expect = k_first;
+	for (int i = 0; i < rows; i++)
+	{
+		int64		k;
+		int64		t;
+
+		(void) fc_calendar_index(d->time_kind, step, ser->anchor, times[i], &k);
+		pos[i] = k >= lo ? (int) (k - lo) : -1;
+		for (; expect < k; expect++)
+		{
+			if (expect < lo)
+				continue;
+			*gaps = true;
+			if (!check_each_gap || !fc_time_at(d->time_kind, step, ser->anchor, expect, &t))
+				continue;
+			if (d->time_kind == FC_TIME_TIMESTAMP && step->usecs > 0 &&
+				step->usecs < USECS_PER_DAY && fc_local_time_skipped(t))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s has no row at %s, a time that daylight saving time skips",
+								fc_series_name(ser->key), time_text(d->time_kind, t)),
+						 errdetail("Local timestamps skip that hour when daylight saving time "
+								   "starts in time zone \"%s\".",
+								   pg_get_timezone_name(session_timezone)),
+						 errhint("Use a timestamptz column, which counts absolute hours "
+								 "(e.g. ts AT TIME ZONE 'UTC' if the readings were taken in UTC).")));
+			if (spec->missing == FC_MISSING_ERROR)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s has no row at %s", fc_series_name(ser->key),
+								time_text(d->time_kind, t)),
+						 errdetail("Its rows step every %s; steps without a row: " INT64_FORMAT
+								   " of " INT64_FORMAT ".",
+								   fc_step_text(d->time_kind, step), span - rows, span),
+						 errhint("Pass missing => 'interpolate' to fill missing steps like "
+								 "missing values, or fill them first with generate_series "
+								 "and a LEFT JOIN.")));
+		}
+		expect = k + 1;
+	}
 }
 
 /* The series of the parsed row, created on first sight. */
@@ -688,31 +808,58 @@ cmp_row_time(const void *a, const void *b, void *arg)
 }
 
 /*
- * Series ser's ser->n rows, given as indices idx into time and vals (C
- * values a row): sorted by time (one pass when they came in order), spacing
- * checked, values copied to data->values from ser->first on.
+ * Sort one series' n rows (indices idx into time) by time, one pass when they
+ * came in order; their times go to sorted, in order, checked for duplicates.
  */
 static void
-order_series(FcData *data, const FcSpec *spec, FcSeries *ser, uint32 *idx,
-			 const int64 *time, const float *vals)
+sort_series_rows(const FcData *data, const FcSpec *spec, const char *key, uint32 *idx, int n,
+				 const int64 *time, int64 *sorted)
+{
+	bool		in_order = true;
+
+	for (int i = 1; i < n && in_order; i++)
+		in_order = time[idx[i - 1]] <= time[idx[i]];
+	if (!in_order)
+		qsort_arg(idx, n, sizeof(uint32), cmp_row_time, (void *) time);
+	for (int i = 0; i < n; i++)
+	{
+		sorted[i] = time[idx[i]];
+		if (i > 0)
+			check_pair(data, spec, key, sorted[i - 1], sorted[i]);
+	}
+}
+
+/* The table's step: the model's, else one detected from every series' rows. */
+static void
+set_step(FcData *data, const FcSpec *spec, const int64 *times, const int64 *offsets)
+{
+	if (!fc_step_known(&spec->step))
+	{
+		fc_detect_step(data->time_kind, times, offsets, data->n_series, &data->step);
+		return;
+	}
+	if ((spec->step_time_kind == FC_TIME_INTEGER) != (data->time_kind == FC_TIME_INTEGER))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("time column \"%s\" is of type %s, but the model was trained on %s times",
+						spec->time_column, fc_time_kind_name(data->time_kind),
+						fc_time_kind_name(spec->step_time_kind))));
+	data->step = spec->step;
+}
+
+/*
+ * Every point whose value is missing (a NULL value or a step without a row)
+ * is marked in data->filled before interpolation: training leaves those
+ * targets out of its loss.
+ */
+static void
+mark_filled(FcData *data)
 {
 	int			C = data->n_channels;
-	bool		sorted = true;
 
-	for (int i = 1; i < ser->n && sorted; i++)
-		sorted = time[idx[i - 1]] <= time[idx[i]];
-	if (!sorted)
-		qsort_arg(idx, ser->n, sizeof(uint32), cmp_row_time, (void *) time);
-	for (int i = 0; i < ser->n; i++)
-	{
-		int64		t = time[idx[i]];
-
-		if (i > 0)
-			check_spacing(data, spec, ser->key, ser->last_time, t, &ser->step);
-		ser->last_time = t;
-		memcpy(data->values + (ser->first + i) * C, vals + (size_t) idx[i] * C,
-			   sizeof(float) * C);
-	}
+	data->filled = palloc_extended(Max(data->n_points, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (size_t i = 0; i < data->n_points; i++)
+		data->filled[i] = isnan(data->values[i * C]);
 }
 
 void
@@ -722,8 +869,13 @@ fc_read(const FcSpec *spec, FcData *data)
 	ReadSeries **order;
 	int			C;
 	int		   *rank;
-	int64	   *next;
+	int64	   *next,
+			   *row_off,
+			   *sorted;
 	uint32	   *perm;
+	int		   *pos;
+	bool		any_gaps = false;
+	size_t		points = 0;
 
 	scan(&r, spec, data, 0, append_row);
 	C = data->n_channels;
@@ -732,7 +884,7 @@ fc_read(const FcSpec *spec, FcData *data)
 		r.time = repalloc_huge(r.time, sizeof(int64) * r.n_rows);
 		r.vals = repalloc_huge(r.vals, sizeof(float) * r.n_rows * C);
 	}
-	rnn_check_memory((Size) r.n_rows * (12 + 8 * (Size) C), "reading the rows", READ_HINT);
+	rnn_check_memory((Size) r.n_rows * (24 + 8 * (Size) C), "reading the rows", READ_HINT);
 
 	/* series in key order; each one's rows in a slice of perm */
 	order = series_in_key_order(&r);
@@ -740,20 +892,21 @@ fc_read(const FcSpec *spec, FcData *data)
 	data->series = palloc0(sizeof(FcSeries) * Max(r.n_series, 1));
 	rank = palloc(sizeof(int) * Max(r.n_series, 1));
 	next = palloc(sizeof(int64) * Max(r.n_series, 1));
-	for (int s = 0, first = 0; s < r.n_series; s++)
+	row_off = palloc(sizeof(int64) * (r.n_series + 1));
+	row_off[0] = 0;
+	for (int s = 0; s < r.n_series; s++)
 	{
 		FcSeries   *ser = &data->series[s];
 
 		rank[order[s]->id] = s;
 		ser->key = order[s]->key;
-		ser->first = first;
-		ser->n = ser->n_train = (int) Min(order[s]->rows, INT_MAX);
-		if (order[s]->rows > INT_MAX)
+		/* a series may fill up to twice its rows with missing steps */
+		if (order[s]->rows > INT_MAX / 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("%s has more than %d rows", fc_series_name(ser->key), INT_MAX)));
-		next[s] = first;
-		first += ser->n;
+					 errmsg("%s has more than %d rows", fc_series_name(ser->key), INT_MAX / 2)));
+		next[s] = row_off[s];
+		row_off[s + 1] = row_off[s] + order[s]->rows;
 	}
 	perm = MemoryContextAllocHuge(r.cxt, sizeof(uint32) * Max(r.n_rows, 1));
 	for (int64 i = 0; i < r.n_rows; i++)
@@ -762,22 +915,61 @@ fc_read(const FcSpec *spec, FcData *data)
 		pfree(r.sid);
 
 	/* each series by time: one pass when the rows came in order */
-	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max(r.n_rows, 1) * C);
+	sorted = MemoryContextAllocHuge(r.cxt, sizeof(int64) * Max(r.n_rows, 1));
 	for (int s = 0; s < r.n_series; s++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		order_series(data, spec, &data->series[s], perm + data->series[s].first, r.time, r.vals);
+		sort_series_rows(data, spec, data->series[s].key, perm + row_off[s],
+						 (int) (row_off[s + 1] - row_off[s]), r.time, sorted + row_off[s]);
 	}
-	data->n_points = r.n_rows;
 	if (r.time)
-	{
 		pfree(r.time);
-		pfree(r.vals);
-	}
-	pfree(perm);
 
-	if (r.has_missing)
+	/* on the calendar: one point a step from each series' first row */
+	set_step(data, spec, sorted, row_off);
+	pos = MemoryContextAllocHuge(r.cxt, sizeof(int) * Max(r.n_rows, 1));
+	for (int s = 0; s < r.n_series; s++)
+	{
+		FcSeries   *ser = &data->series[s];
+		bool		gaps;
+
+		CHECK_FOR_INTERRUPTS();
+		ser->anchor = sorted[row_off[s]];
+		place_series(data, spec, ser, sorted + row_off[s], (int) (row_off[s + 1] - row_off[s]),
+					 0, pos + row_off[s], &gaps);
+		ser->first = points;
+		ser->n_train = ser->n;
+		points += ser->n;
+		any_gaps |= gaps;
+	}
+	pfree(sorted);
+	rnn_check_memory((Size) points * 4 * C + (Size) r.n_rows * (8 + 4 * (Size) C),
+					 "reading the rows", READ_HINT);
+
+	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max(points, 1) * C);
+	if (any_gaps)
+		for (size_t i = 0; i < points * C; i++)
+			data->values[i] = NAN;
+	for (int s = 0; s < r.n_series; s++)
+	{
+		const FcSeries *ser = &data->series[s];
+
+		for (int64 i = row_off[s]; i < row_off[s + 1]; i++)
+			memcpy(data->values + (ser->first + pos[i]) * C, r.vals + (size_t) perm[i] * C,
+				   sizeof(float) * C);
+	}
+	data->n_points = points;
+	data->n_rows = r.n_rows;
+	if (r.vals)
+		pfree(r.vals);
+	pfree(perm);
+	pfree(pos);
+
+	if (r.has_missing || any_gaps)
+	{
+		mark_filled(data);
 		interpolate_all(spec, data, false);
+	}
 }
 
 /*
@@ -825,7 +1017,8 @@ keep_row(Reader *r)
 	int64		t = row->t;
 	int			p;
 
-	s->rows++;
+	if (s->rows++ == 0 || t < s->first_time)
+		s->first_time = t;
 	for (int c = 0; c < C; c++)
 		if (!isnan(row->v[c]))
 		{
@@ -893,12 +1086,15 @@ keep_row(Reader *r)
 }
 
 void
-fc_read_tail(const FcSpec *spec, int keep, FcData *data)
+fc_read_tail(const FcSpec *spec, int keep, bool pad, FcData *data)
 {
 	Reader		r;
 	ReadSeries **all;
 	int			C;
-	uint32	   *order;
+	int64	   *times,
+			   *offsets;
+	int		   *pos;
+	bool		any_gaps = false;
 
 	scan(&r, spec, data, keep, keep_row);
 
@@ -906,29 +1102,52 @@ fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 	all = series_in_key_order(&r);
 	data->n_series = r.n_series;
 	data->series = palloc0(sizeof(FcSeries) * Max(r.n_series, 1));
-	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max((size_t) r.n_series * keep * C, 1));
 	data->stats_ready = true;
-	order = palloc(sizeof(uint32) * keep);
+
+	/* the kept rows' times, in order (the ring is), checked for duplicates */
+	times = palloc(sizeof(int64) * Max((size_t) r.n_series * keep, 1));
+	offsets = palloc(sizeof(int64) * (r.n_series + 1));
+	offsets[0] = 0;
+	for (int j = 0; j < r.n_series; j++)
+	{
+		ReadSeries *rs = all[j];
+		int64	   *t = times + offsets[j];
+
+		for (int i = 0; i < rs->kept; i++)
+		{
+			t[i] = rs->time[ring_at(rs, keep, i)];
+			if (i > 0)
+				check_pair(data, spec, rs->key, t[i - 1], t[i]);
+		}
+		if (rs->has_dup && rs->kept > 0 && rs->dup_time >= t[0])
+			check_not_duplicate(data, spec, rs->key, rs->dup_time, rs->dup_time);
+		offsets[j + 1] = offsets[j] + rs->kept;
+	}
+	set_step(data, spec, times, offsets);
+
+	/* each series' newest keep steps; with pad, right-aligned in a slot of keep */
+	data->values = MemoryContextAllocHuge(r.cxt, sizeof(float) * Max((size_t) r.n_series * keep * C, 1));
+	pos = palloc(sizeof(int) * keep);
 	for (int j = 0; j < r.n_series; j++)
 	{
 		ReadSeries *rs = all[j];
 		FcSeries   *s = &data->series[j];
+		bool		gaps;
 
 		s->key = rs->key;
-		s->n = s->n_train = rs->kept;
-		s->first = data->n_points;
+		s->anchor = rs->first_time;
+		place_series(data, spec, s, times + offsets[j], rs->kept, keep, pos, &gaps);
+		s->n_train = s->n;
+		s->first = pad ? (size_t) j * keep + (keep - s->n) : data->n_points;
+		if (gaps)
+			for (size_t i = 0; i < (size_t) s->n * C; i++)
+				data->values[s->first * C + i] = NAN;
+		any_gaps |= gaps;
 		for (int i = 0; i < rs->kept; i++)
-			order[i] = ring_at(rs, keep, i);	/* in time order already */
-		order_series(data, spec, s, order, rs->time, rs->v);
-		if (rs->has_dup && rs->kept > 0 && rs->dup_time >= rs->time[order[0]])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("two rows at time %s%s", time_text(data->time_kind, rs->dup_time),
-							in_series(s->key)),
-					 errhint("Aggregate duplicates first, e.g. GROUP BY %s with avg(%s).",
-							 quote_identifier(spec->time_column),
-							 quote_identifier(spec->value_column))));
-		data->n_points += rs->kept;
+			if (pos[i] >= 0)
+				memcpy(data->values + (s->first + pos[i]) * C,
+					   rs->v + (size_t) ring_at(rs, keep, i) * C, sizeof(float) * C);
+		data->n_points = pad ? (size_t) (j + 1) * keep : data->n_points + s->n;
 
 		/* statistics over every row, as fc_compute_stats would give */
 		s->mean = palloc(sizeof(double) * C);
@@ -940,8 +1159,21 @@ fc_read_tail(const FcSpec *spec, int keep, FcData *data)
 								 rs->mean[c]);
 		}
 	}
-	if (r.has_missing)
+	if (r.has_missing || any_gaps)
 		interpolate_all(spec, data, true);
+
+	/* a series of fewer steps: its oldest value repeated to its left */
+	if (pad)
+		for (int j = 0; j < r.n_series; j++)
+		{
+			FcSeries   *s = &data->series[j];
+			size_t		slot = (size_t) j * keep;
+
+			for (size_t p = slot; p < s->first; p++)
+				memcpy(data->values + p * C, data->values + s->first * C, sizeof(float) * C);
+			s->first = slot;
+			s->n = s->n_train = keep;
+		}
 }
 
 /* ---------------------------------------------------------------------------
@@ -1059,6 +1291,8 @@ fc_windows_init(FcWindows *w, const FcData *data, const FcShape *shape, FcWhich 
 				hi = ser->n - W - Hz;
 				break;
 		}
+		if (ser->left_out)
+			hi = lo - 1;
 		w->first_start[s] = lo;
 		w->cum[s + 1] = w->cum[s] + Max(hi - lo + 1, 0);
 	}

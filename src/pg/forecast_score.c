@@ -92,6 +92,18 @@ fc_model_info(RnnCachedModel *entry)
 		info->spec.missing = missing && strcmp(missing, "interpolate") == 0
 			? FC_MISSING_INTERPOLATE : FC_MISSING_ERROR;
 	}
+	/* the calendar step (absent before 0.3: detected from the rows) */
+	info->spec.step.months = (int32) rnn_jsonb_int(hp, "step_months", 0);
+	info->spec.step.days = (int32) rnn_jsonb_int(hp, "step_days", 0);
+	info->spec.step.usecs = rnn_jsonb_int(hp, "step_usecs", 0);
+	{
+		char	   *time_type = rnn_jsonb_text(nz, "time_type");
+
+		info->spec.step_time_kind = FC_TIME_TIMESTAMP;
+		for (int k = FC_TIME_TIMESTAMP; k <= FC_TIME_INTEGER; k++)
+			if (time_type && strcmp(time_type, fc_time_kind_name((FcTimeKind) k)) == 0)
+				info->spec.step_time_kind = (FcTimeKind) k;
+	}
 	/* resolved at each use: the table may be dropped and recreated */
 	info->relation = rnn_jsonb_text(hp, "relation");
 	info->spec.relid = InvalidOid;
@@ -189,7 +201,8 @@ use_model_stats(FcData *data, const FcModelInfo *info)
 	fc_apply_stats(data);
 }
 
-/* keep > 0: only the newest keep rows of each series (fc_read_tail) */
+/* keep > 0: only the newest keep steps of each series (fc_read_tail), padded
+ * to keep */
 static void
 read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
 {
@@ -207,7 +220,7 @@ read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
 						info->relation ? info->relation : "(unknown)"),
 				 errhint("Pass relation => 'schema.table' with the same columns.")));
 	if (keep > 0)
-		fc_read_tail(&spec, keep, data);
+		fc_read_tail(&spec, keep, true, data);
 	else
 		fc_read(&spec, data);
 }
@@ -412,7 +425,11 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn forecast", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	rnn_require_blas();
-	/* two rows at least, to know the series' time step */
+	/*
+	 * The newest window_size steps of each series, a shorter one padded on
+	 * the left with its oldest value; two rows at least, to detect the step
+	 * of a model stored without one.
+	 */
 	read_for_model(info, relid, Max(sh.window, 2), &data);
 	use_model_stats(&data, info);
 
@@ -436,12 +453,6 @@ rnn_forecast(PG_FUNCTION_ARGS)
 		{
 			const FcSeries *s = &data.series[s0 + b];
 
-			if (s->n < W)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s has %d rows, fewer than window_size %d", fc_series_name(s->key),
-								s->n, W),
-						 errdetail("Forecasting reads the last %d rows of each series.", W)));
 			fc_fill_window(&data, s, s->n - W, &sh, x + (size_t) b * C, B,
 						   skip ? skip + (size_t) b * K : NULL, K, NULL, &last[b]);
 		}
@@ -456,15 +467,16 @@ rnn_forecast(PG_FUNCTION_ARGS)
 				Datum		values[6];
 				bool		nulls[6] = {false, false, false, false, false, false};
 				double		z = out[(size_t) b * Hz + h] + (sh.window_norm ? last[b] : 0.0);
+				int64		t;
 
 				values[0] = CStringGetTextDatum(s->key);
 				values[1] = Int32GetDatum(h + 1);
-				values[2] = fc_time_datum(data.time_kind, s->last_time + s->step * (h + 1), &nulls[2]);
-				if (data.time_kind == FC_TIME_INTEGER)
-				{
-					/* integer time: ts is NULL; step says how far ahead */
+				/* on the calendar; NULL for integer times (step says how far ahead) */
+				if (fc_step_known(&data.step) &&
+					fc_time_at(data.time_kind, &data.step, s->anchor, s->last_k + h + 1, &t))
+					values[2] = fc_time_datum(data.time_kind, t, &nulls[2]);
+				else
 					nulls[2] = true;
-				}
 				values[3] = Float8GetDatum(fc_denormalize(s, z));
 				if (info->n_levels > 0)
 				{

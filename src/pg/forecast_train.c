@@ -125,26 +125,66 @@ text_array_to_cstrings(ArrayType *arr, int *n, const char *name)
 	return out;
 }
 
-/* Default seasonal period from the time step: a day of hours, a week of
- * days, ...; otherwise one horizon. */
-static int
-default_season(const FcData *data, int horizon)
+/*
+ * Split each series in time: its last validation_fraction vf of points for
+ * validation.  A series too short for that still trains when it holds one
+ * window (train part only, no validation windows); one shorter than a
+ * window is left out of training, its statistics taken over all its points
+ * (rnn.forecast pads its window, see fc_read_tail).  A NOTICE counts both;
+ * an error when no series is left.
+ */
+static void
+split_series(FcData *data, const FcShape *shape, double vf)
 {
-	int64		step = data->n_series > 0 ? data->series[0].step : 0;
+	int			W = shape->window,
+				Hz = shape->horizon;
+	int			n_short = 0,
+				n_no_valid = 0,
+				longest = 0;
+	StringInfoData names;
 
-	if (data->time_kind == FC_TIME_INTEGER || step <= 0)
-		return horizon;
-	if (step == USECS_PER_HOUR)
-		return 24;
-	if (step == USECS_PER_DAY)
-		return 7;
-	if (step == 15 * USECS_PER_MINUTE)
-		return 96;
-	if (step == USECS_PER_MINUTE)
-		return 60;
-	if (step == 7 * USECS_PER_DAY)
-		return 52;
-	return horizon;
+	initStringInfo(&names);
+	for (int s = 0; s < data->n_series; s++)
+	{
+		FcSeries   *ser = &data->series[s];
+		int			n_val = (int) floor(ser->n * vf);
+
+		longest = Max(longest, ser->n);
+		ser->n_train = ser->n - n_val;
+		if (ser->n_train >= W + Hz && (vf == 0 || n_val >= Hz))
+			continue;
+		ser->n_train = ser->n;	/* no validation part */
+		if (ser->n >= W + Hz)
+		{
+			n_no_valid++;
+			continue;
+		}
+		ser->left_out = true;
+		if (n_short < 5)
+			appendStringInfo(&names, "%s%s (%d)", n_short ? ", " : "", fc_series_name(ser->key),
+							 ser->n);
+		n_short++;
+	}
+	if (n_short == data->n_series)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no series has the %d steps a training window needs", W + Hz),
+				 errdetail("A training window needs window_size + horizon = %d steps; the longest "
+						   "series has %d.", W + Hz, longest),
+				 errhint("Lower window_size or horizon.")));
+	if (n_short > 0)
+		ereport(NOTICE,
+				(errmsg("%d of %d series have fewer than the %d steps a training window needs "
+						"and are left out of training", n_short, data->n_series, W + Hz),
+				 errdetail("%s%s.  They are still forecast, from their rows padded on the left "
+						   "with their oldest value.", names.data,
+						   n_short > 5 ? psprintf(" and %d more", n_short - 5) : "")));
+	if (n_no_valid > 0)
+		ereport(NOTICE,
+				(errmsg("%d of %d series are too short for a validation part and train on all "
+						"their steps", n_no_valid, data->n_series),
+				 errdetail("In each of them, the last validation_fraction = %g holds fewer than "
+						   "horizon = %d steps after a training window.", vf, Hz)));
 }
 
 /* ---------------------------------------------------------------------------
@@ -473,34 +513,11 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	shape.window = window;
 	shape.horizon = horizon;
 	shape.window_norm = strcmp(normalize, "window") == 0;
-	shape.season = season > 0 ? season : default_season(&data, horizon);
+	shape.season = season > 0 ? season : fc_default_season(data.time_kind, &data.step, horizon);
 
-	/* 2. split each series in time; check lengths */
-	for (int s = 0; s < data.n_series; s++)
-	{
-		FcSeries   *ser = &data.series[s];
-		int			n_val = (int) floor(ser->n * vf);
-
-		rows += ser->n;
-		ser->n_train = ser->n - n_val;
-		if (ser->n_train < window + horizon || (vf > 0 && n_val < horizon))
-		{
-			int			min_n = window + horizon;
-
-			while (min_n - (int) floor(min_n * vf) < window + horizon ||
-				   (vf > 0 && (int) floor(min_n * vf) < horizon))
-				min_n++;
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s has %d rows, fewer than the %d needed", fc_series_name(ser->key),
-							ser->n, min_n),
-					 errdetail("A training window needs window_size + horizon = %d rows, "
-							   "and validation_fraction = %g keeps the last %d%% of each "
-							   "series for validation, which must hold a horizon of %d.",
-							   window + horizon, vf, (int) (vf * 100), horizon),
-					 errhint("Lower window_size or horizon, or filter out short series.")));
-		}
-	}
+	/* 2. split each series in time; short series leave training */
+	rows = data.n_rows;
+	split_series(&data, &shape, vf);
 	fc_compute_stats(&data);
 	fc_apply_stats(&data);
 
@@ -623,10 +640,15 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 					 "\"epochs\": %d, \"batch_size\": %d, \"learning_rate\": %g, "
 					 "\"validation_fraction\": %g, \"patience\": %d, \"seed\": " INT64_FORMAT ", "
 					 "\"missing\": \"%s\", \"normalize\": \"%s\", \"linear_skip\": %s, "
-					 "\"season_length\": %d, \"batches_per_epoch\": %d, \"clip_norm\": %g}",
+					 "\"season_length\": %d, \"batches_per_epoch\": %d, \"clip_norm\": %g",
 					 rnn_cell_name(cfg.cell), hidden, layers, dropout, window, horizon,
 					 epochs, batch, lr, vf, patience, seed, missing, normalize,
 					 linear_skip ? "true" : "false", shape.season, bpe, clip);
+	/* the calendar step, readable and as the interval's fields */
+	appendStringInfoString(&hp, ", \"step\": ");
+	escape_json(&hp, fc_step_text(data.time_kind, &data.step));
+	appendStringInfo(&hp, ", \"step_months\": %d, \"step_days\": %d, \"step_usecs\": " INT64_FORMAT "}",
+					 data.step.months, data.step.days, data.step.usecs);
 
 	initStringInfo(&met);
 	appendStringInfo(&met, "{\"train_windows\": " INT64_FORMAT ", \"valid_windows\": " INT64_FORMAT,

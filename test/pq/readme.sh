@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/pq/readme.sh -- every ```sql block of README.md runs, in order, in one
 # database, so the README cannot rot.  The tables the examples use
-# (readings, readings_2025, reviews, messages, chats) and the role
+# (readings, readings_2025, monthly_sales, reviews, messages, chats) and the role
 # 'analysts' are made first with small generated data; the installation
 # block (CREATE EXTENSION alone) is skipped because "Getting started"
 # creates the extension again.  One TAP line per block.
@@ -34,6 +34,11 @@ SELECT 'sensor_' || s AS sensor, timestamp '2025-01-01' + make_interval(hours =>
 FROM generate_series(1, 9, 3) s, generate_series(0, 299) i;
 CREATE TABLE readings_2025 AS
 SELECT sensor, ts + interval '300 hours' AS ts, temp, humidity FROM readings;
+CREATE TABLE monthly_sales AS
+SELECT 'P' || p AS product, (date '2020-01-01' + make_interval(months => i))::date AS month,
+       100 * p + 30 * cos(i * 2 * pi() / 12) + ((i * 7919 + p * 104729) % 100) / 10.0 AS units
+FROM generate_series(1, 6) p, generate_series(0, 59) i
+WHERE NOT (p = 2 AND i = 30);                    -- a missing month
 CREATE TABLE reviews (id serial PRIMARY KEY, body text, positive boolean, score float8);
 INSERT INTO reviews (body, positive)
 SELECT (ARRAY['a', 'the', 'this'])[1 + i % 3] || ' ' ||
