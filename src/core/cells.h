@@ -4,6 +4,7 @@
  * Internal to the engine.  The caller (network.c) has already computed the
  * input projection for every step in one sgemm:
  *     gates (N, G*H) = X (N, I) . W_ih^T          (b_ih is added here)
+ * (for a narrow input the cell forms it: RnnCellWeights.w_ih_t)
  * and each cell_*_forward runs only the per-step part: h . W_hh^T and the
  * gate nonlinearities, overwriting gates in place with the activated gates,
  * which is exactly what backward needs.
@@ -46,8 +47,17 @@ typedef struct RnnCellWeights
 	const float *w_hh;			/* (G*H, H) */
 	const float *b_ih;			/* (G*H) */
 	const float *b_hh;			/* (G*H) */
-	const float *w_hh_t;		/* (H, G*H) W_hh transposed, or NULL; inference
-								 * uses it for one running sequence (bt == 1) */
+	const float *w_hh_t;		/* (H, G*H) W_hh transposed, or NULL (then the
+								 * per-step products are sgemm calls) */
+	/*
+	 * A narrow input (I <= RNN_SMALL_INPUT, kernels.h): W_ih transposed and
+	 * the layer input, and the cell forms x . W_ih^T of each row as it goes
+	 * (cell_input_gates, input_small.c) instead of reading it from gates.
+	 * NULL: gates holds it.
+	 */
+	const float *w_ih_t;		/* (I, G*H) or NULL */
+	const float *x;				/* (N, I) packed layer input */
+	int			I;
 } RnnCellWeights;
 
 /*

@@ -7,9 +7,10 @@
  * product and dW_ih = dG^T X a weighted column sum: as sgemm calls (K = 1
  * and N = 1) OpenBLAS spends more time packing and clearing than
  * multiplying (LSTM-64 forecasting: 5% of a training step in the forward
- * projection, and a pack of all of dG for dW_ih).  Here they are one pass
- * over the rows each, and dW_ih rides on the pass that sums dG's columns
- * for the bias gradients anyway.
+ * projection, and a pack of all of dG for dW_ih).  Here the cells form the
+ * projection of each row in the step that uses it (cell_input_gates), so
+ * the (N, GH) pre-activations are never written and read back, and dW_ih
+ * rides on the pass that sums dG's columns for the bias gradients anyway.
  *
  * Not a translation unit of its own: kernels_impl.h includes it once per
  * code path (kernels.h), so these functions are static there.
@@ -24,39 +25,25 @@ enum
 };
 
 /*
- * gates (N, GH) = x (N, I) . W_ih^T for I <= RNN_SMALL_INPUT, W_ih (GH, I).
- * Blocks of columns: W_ih^T for the block is copied into (I, block) so each
- * row is I broadcast-multiply-adds over contiguous vectors.
+ * x . W_ih^T for the n gate pre-activations at columns col .. col+n-1 of
+ * packed row `row`: read from g (the row of gates the all-steps sgemm
+ * filled) or, for a narrow input, I broadcast-multiply-adds of contiguous
+ * rows of W_ih^T (I, GH).
  */
-static void
-input_product_small(float *gates, const float *x, const float *w_ih,
-					size_t N, int GH, int I)
+static inline __attribute__((always_inline)) v8f
+cell_input_gates(const float *g, const RnnCellWeights *w, size_t row, int col,
+				 int n, int GH)
 {
-	float		wt[RNN_SMALL_INPUT * COL_BLOCK];
+	const float *x;
+	v8f			acc;
 
-	for (int c0 = 0; c0 < GH; c0 += COL_BLOCK)
-	{
-		int			nc = GH - c0 < COL_BLOCK ? GH - c0 : COL_BLOCK;
-
-		for (int i = 0; i < I; i++)
-			for (int c = 0; c < nc; c++)
-				wt[i * COL_BLOCK + c] = w_ih[(size_t) (c0 + c) * I + i];
-		for (size_t r = 0; r < N; r++)
-		{
-			const float *xr = x + r * I;
-			float	   *g = gates + r * GH + c0;
-
-			for (int c = 0; c < nc; c += RNN_VW)
-			{
-				int			n = nc - c < RNN_VW ? nc - c : RNN_VW;
-				v8f			acc = v8_set1(xr[0]) * v8_load(wt + c, n);
-
-				for (int i = 1; i < I; i++)
-					acc += v8_set1(xr[i]) * v8_load(wt + i * COL_BLOCK + c, n);
-				v8_store(g + c, acc, n);
-			}
-		}
-	}
+	if (w->w_ih_t == NULL)
+		return v8_load(g + col, n);
+	x = w->x + row * w->I;
+	acc = v8_set1(x[0]) * v8_load(w->w_ih_t + col, n);
+	for (int i = 1; i < w->I; i++)
+		acc += v8_set1(x[i]) * v8_load(w->w_ih_t + (size_t) i * GH + col, n);
+	return acc;
 }
 
 /*

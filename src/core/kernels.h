@@ -37,8 +37,8 @@ typedef struct RnnAdamStep
 	float		eps;
 } RnnAdamStep;
 
-/* inputs this narrow take input_product_small / bias_input_grads (input_small.c)
- * instead of sgemm calls */
+/* inputs this narrow skip the all-steps sgemm calls on the input side
+ * (input_small.c) */
 #define RNN_SMALL_INPUT 8
 
 typedef struct RnnKernels
@@ -77,10 +77,6 @@ typedef struct RnnKernels
 	void		(*gemm_small) (float *C, int ldc, const float *A, int lda,
 							   const float *B, int ldb, int M, int N, int K,
 							   int accumulate);
-
-	/* gates (N, GH) = x (N, I) . W_ih^T, W_ih (GH, I), I <= RNN_SMALL_INPUT */
-	void		(*input_product_small) (float *gates, const float *x, const float *w_ih,
-										size_t N, int GH, int I);
 
 	/* db (GH) += column sums of dg (N, GH), db2 too unless NULL, and unless
 	 * x is NULL dw_ih (GH, I) += dg^T x (N, I), I <= RNN_SMALL_INPUT */

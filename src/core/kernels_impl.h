@@ -8,10 +8,10 @@
  * too, is compiled for that target.
  */
 #include "recur_product.c"
+#include "input_small.c"
 #include "cell_tanh.c"
 #include "cell_gru.c"
 #include "cell_lstm.c"
-#include "input_small.c"
 #include "optim_loops.c"
 
 static void
@@ -30,7 +30,6 @@ const RnnKernels RNN_KERNELS_TABLE = {
 	.lstm_backward = cell_lstm_backward,
 	.recur_matvec = recur_matvec_kernel,
 	.gemm_small = gemm_small,
-	.input_product_small = input_product_small,
 	.bias_input_grads = bias_input_grads,
 	.sum_squares = sum_squares,
 	.adam_update = adam_update,

@@ -64,6 +64,11 @@ layout(RnnTrainer *tr, const RnnConfig *cfg, int B, int T, int with_grads, char 
 	tr->pool_arg = TAKE_I((size_t) B * F);
 	tr->outputs = TAKE_F((size_t) B * O);
 	tr->d_outputs = TAKE_F((size_t) B * O);
+	/* a narrow first-layer input: W_ih^T per direction, refreshed by every
+	 * forward, for the cells to form x . W_ih^T in the step (input_small.c) */
+	for (int d = 0; d < 2; d++)
+		tr->w_ih_t[d] = d < dirs && rnn_layer_input_size(cfg, 0) <= RNN_SMALL_INPUT ?
+			TAKE_F((size_t) rnn_layer_input_size(cfg, 0) * GH) : NULL;
 
 	if (with_grads)
 	{
@@ -306,7 +311,8 @@ static RnnCellWeights
 cell_weights(const RnnTrainer *tr, int l, int d)
 {
 	const RnnParams *p = &tr->model->p;
-	RnnCellWeights w = {p->w_hh[l][d], p->b_ih[l][d], p->b_hh[l][d], tr->w_hh_t[l][d]};
+	RnnCellWeights w = {.w_hh = p->w_hh[l][d], .b_ih = p->b_ih[l][d],
+	.b_hh = p->b_hh[l][d], .w_hh_t = tr->w_hh_t[l][d]};
 
 	return w;
 }
@@ -390,8 +396,14 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 			memcpy(cache->gates + (size_t) r * GH, row + (size_t) d * GH, sizeof(float) * GH);
 		}
 	}
-	else if (I <= RNN_SMALL_INPUT)
-		rnn_kernels()->input_product_small(cache->gates, in, p->w_ih[l][d], (size_t) pk->N, GH, I);
+	else if (l == 0 && tr->w_ih_t[d] != NULL)
+	{
+		/* the cells form x . W_ih^T row by row (input_small.c) */
+		transpose(tr->w_ih_t[d], p->w_ih[0][d], GH, I);
+		w.w_ih_t = tr->w_ih_t[d];
+		w.x = in;
+		w.I = I;
+	}
 	else
 	{
 		/* gates (N, GH) = in (N, I) . W_ih^T: every step at once */

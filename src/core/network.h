@@ -65,6 +65,7 @@ struct RnnTrainer
 	 * forward; in inference made by rnn_infer_prepare (prep), else NULL.
 	 */
 	float	   *w_hh_t[RNN_MAX_LAYERS][2];	/* (H, GH) or NULL */
+	float	   *w_ih_t[2];		/* (I, GH) layer 0 when I <= RNN_SMALL_INPUT, else NULL */
 
 	/*
 	 * Inference only (rnn_infer_prepare; NULL otherwise, and never in
