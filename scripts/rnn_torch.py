@@ -39,9 +39,12 @@ nn.GRU / nn.LSTM / nn.RNN (batch_first=False, PyTorch's gate order and
 biases, so the state_dict names and order are the engine's flat layout:
 embedding.weight, rnn.weight_ih_l0[_reverse], ..., head.weight, head.bias,
 skip.weight), pooling over time (last: forward direction's last step and
-the reverse direction's first; max; mean), a Linear head and an optional
-bias-free skip Linear added to the head's output.  A classifier's
-probabilities are softmax(head output).  A forecaster's network works in
+the reverse direction's first; max; mean), a Linear head, an optional
+bias-free skip Linear added to the head's output, and for a classifier with
+an n-gram path (ngram_order > 0, src/core/ngram.h) an NgramPath adding its
+weights summed over the text's unigrams and bigrams of token ids
+(ngram.keys, ngram.weight: the "RNNG" table after the network in the blob).
+A classifier's probabilities are softmax(head output [+ n-gram path]).  A forecaster's network works in
 normalized units; Forecaster (below) wraps it with the normalization
 rnn.forecast applies, so its outputs are rnn.forecast's.
 
@@ -95,6 +98,61 @@ def tensor_shapes(cfg):
     return out
 
 
+NGRAM_MAGIC = b"RNNG"
+NGRAM_HEADER_BYTES = 32
+
+
+class NgramPath(nn.Module):
+    """The n-gram linear path: logits (B, C) += sum over t of weight[x[t]] +
+    weight[V + k] where keys[k] == x[t-1] << 32 | x[t] (a bigram unseen in
+    training adds nothing)."""
+
+    def __init__(self, vocab_size, n_bigrams, n_classes, order=2):
+        super().__init__()
+        self.vocab_size, self.order = vocab_size, order
+        self.register_buffer("keys", torch.zeros(n_bigrams, dtype=torch.int64))
+        self.weight = nn.Parameter(torch.zeros(vocab_size + n_bigrams, n_classes))
+
+    def forward(self, x):
+        """x: (T, B) token ids."""
+        y = self.weight[x].sum(dim=0)
+        if self.order >= 2 and x.shape[0] > 1 and self.keys.numel() > 0:
+            key = x[:-1].to(torch.int64) * (1 << 32) + x[1:].to(torch.int64)
+            pos = torch.searchsorted(self.keys, key).clamp(max=self.keys.numel() - 1)
+            found = (self.keys[pos] == key).unsqueeze(-1).to(self.weight.dtype)
+            y = y + (self.weight[self.vocab_size + pos] * found).sum(dim=0)
+        return y
+
+
+def decode_ngram(blob):
+    """(order, state_dict entries) of an n-gram table blob."""
+    if blob[:4] != NGRAM_MAGIC:
+        raise ValueError("bytes after the network are not an n-gram table (no RNNG magic)")
+    version, order, C, V, reserved, nb = struct.unpack_from("<IIIIIQ", blob, 4)
+    if version != 1 or reserved != 0:
+        raise ValueError("unsupported n-gram table version %d" % version)
+    rows = V + nb
+    if len(blob) != NGRAM_HEADER_BYTES + 8 * nb + 4 * rows * C + 4:
+        raise ValueError("n-gram table size does not match its header")
+    (crc,) = struct.unpack_from("<I", blob, len(blob) - 4)
+    if zlib.crc32(blob[:-4]) != crc:
+        raise ValueError("n-gram table checksum mismatch")
+    keys = torch.tensor(struct.unpack_from("<%dQ" % nb, blob, NGRAM_HEADER_BYTES), dtype=torch.int64)
+    w = torch.frombuffer(bytearray(blob[NGRAM_HEADER_BYTES + 8 * nb:-4]), dtype=torch.float32)
+    if sys.byteorder != "little":
+        w = w.byteswap()
+    return order, {"ngram.keys": keys, "ngram.weight": w.reshape(rows, C).clone()}
+
+
+def encode_ngram(order, keys, weight):
+    keys = [int(k) for k in keys.tolist()]
+    w = weight.detach().to(torch.float32).cpu().contiguous()
+    rows, C = w.shape
+    body = (NGRAM_MAGIC + struct.pack("<IIIIIQ", 1, order, C, rows - len(keys), 0, len(keys))
+            + struct.pack("<%dQ" % len(keys), *keys) + w.numpy().astype("<f4").tobytes())
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
 def n_params(cfg):
     total = 0
     for _, shape in tensor_shapes(cfg):
@@ -123,11 +181,15 @@ class RnnNet(nn.Module):
         self.head = nn.Linear(cfg["hidden_size"] * dirs, cfg["output_size"])
         self.skip = (nn.Linear(cfg["skip_size"], cfg["output_size"], bias=False)
                      if cfg["skip_size"] > 0 else None)
+        self.ngram = (NgramPath(cfg["vocab_size"], cfg.get("ngram_bigrams", 0), cfg["output_size"],
+                                cfg["ngram_order"])
+                      if cfg.get("ngram_order", 0) > 0 else None)
 
     def forward(self, x, skip=None):
         """x: (T, B) token ids or (T, B, input_size) floats, every sequence
         T steps long; skip: (B, skip_size) when the model has a skip path.
         Returns the head outputs (B, output_size)."""
+        ids = x
         if self.embedding is not None:
             x = self.embedding(x)
         out, _ = self.rnn(x)                     # (T, B, H * dirs)
@@ -144,6 +206,8 @@ class RnnNet(nn.Module):
         y = self.head(feat)
         if self.skip is not None:
             y = y + self.skip(skip)
+        if self.ngram is not None:
+            y = y + self.ngram(ids)
         return y
 
 
@@ -163,8 +227,18 @@ def decode_blob(blob):
     cfg["pooling"] = POOLINGS[cfg["pooling"]]
     cfg["bidirectional"] = bool(cfg["bidirectional"])
     cfg["dropout"] = dropout
-    if len(blob) != HEADER_BYTES + 4 * count + 4 or count != n_params(cfg):
+    engine = HEADER_BYTES + 4 * count + 4
+    if len(blob) < engine or count != n_params(cfg):
         raise ValueError("blob size does not match its header")
+    ngram_sd = {}
+    if len(blob) > engine:
+        if cfg["head"] != "classifier":
+            raise ValueError("blob has bytes after the network")
+        cfg["ngram_order"], ngram_sd = decode_ngram(blob[engine:])
+        cfg["ngram_bigrams"] = ngram_sd["ngram.keys"].numel()
+        if ngram_sd["ngram.weight"].shape != (cfg["vocab_size"] + cfg["ngram_bigrams"],
+                                              cfg["output_size"]):
+            raise ValueError("n-gram table does not fit the network")
     (crc,) = struct.unpack_from("<I", blob, HEADER_BYTES + 4 * count)
     if zlib.crc32(blob[:HEADER_BYTES + 4 * count]) != crc:
         raise ValueError("blob checksum mismatch")
@@ -179,6 +253,7 @@ def decode_blob(blob):
             k *= s
         sd[name] = flat[off:off + k].reshape(shape).clone()
         off += k
+    sd.update(ngram_sd)
     return cfg, sd
 
 
@@ -200,14 +275,17 @@ def encode_blob(cfg, state_dict):
         if tuple(t.shape) != tuple(shape):
             raise ValueError("%s has shape %s, expected %s" % (name, tuple(t.shape), shape))
         parts.append(t.reshape(-1))
-    extra = set(state_dict) - {n for n, _ in tensor_shapes(cfg)}
+    extra = set(state_dict) - {n for n, _ in tensor_shapes(cfg)} - {"ngram.keys", "ngram.weight"}
     if extra:
         raise ValueError("unexpected tensors: %s" % ", ".join(sorted(extra)))
     flat = torch.cat(parts).numpy().astype("<f4").tobytes()
     count = len(flat) // 4
     body = (MAGIC + struct.pack("<II", FORMAT_VERSION, HEADER_BYTES) + struct.pack("<11i", *vals)
             + struct.pack("<f", float(cfg.get("dropout", 0.0))) + struct.pack("<Q", count) + flat)
-    return body + struct.pack("<I", zlib.crc32(body))
+    blob = body + struct.pack("<I", zlib.crc32(body))
+    if cfg.get("ngram_order", 0) > 0:
+        blob += encode_ngram(cfg["ngram_order"], state_dict["ngram.keys"], state_dict["ngram.weight"])
+    return blob
 
 
 def full_config(cfg):

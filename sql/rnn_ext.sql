@@ -669,6 +669,7 @@ CREATE FUNCTION rnn.train_classifier(
     clip_norm float8 DEFAULT 5,
     balance_classes boolean DEFAULT false,
     early_stopping text DEFAULT 'loss',
+    ngram_order int DEFAULT 2,
     OUT version int,
     OUT train_accuracy float8,
     OUT validation_accuracy float8,
@@ -685,14 +686,16 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boolean, int, int,
     int, float8, text, text, int, int, int, int, int, float8, float8, int, bigint, float8,
-    float8, float8, boolean, text) IS
+    float8, float8, boolean, text, int) IS
 'Trains a many-to-one text classifier (GRU, LSTM or rnn over word or char tokens) on '
 'the text and label columns of a relation, read with the caller''s rights, and stores '
 'it as the next version of model_name. Labels of any type become the class list in '
 'the type''s order (text in byte order). Rows with a NULL text or label, or a text '
 'without tokens, are skipped. Holds out a stratified validation_fraction for early '
 'stopping on its loss or accuracy (patience epochs); the vocabulary comes from the '
-'training part. Returns '
+'training part. With ngram_order 1 or 2, a naive Bayes model of unigrams (and bigrams) '
+'is fitted first and the network learns what it adds to its logits; the starting '
+'point, that model alone, competes in early stopping. Returns '
 'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
 'and the vocabulary size.';
 

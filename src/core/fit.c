@@ -47,7 +47,8 @@ batchbuf_bytes(const RnnConfig *cfg, int B, int T)
 		sizeof(int32_t) * (cfg->vocab_size > 0 ? rows : 0) +
 		sizeof(float) * (size_t) B * cfg->skip_size +
 		sizeof(float) * (size_t) B * cfg->output_size +
-		sizeof(int) * B + sizeof(float) * B;
+		sizeof(int) * B + sizeof(float) * B +
+		sizeof(float) * (size_t) B * cfg->output_size;
 }
 
 static void *
@@ -73,6 +74,8 @@ batchbuf_alloc(RnnBatchBuf *buf, const RnnConfig *cfg, int B, int T)
 	buf->labels = (int *) p;
 	p += sizeof(int) * B;
 	buf->weights = (float *) p;
+	p += sizeof(float) * B;
+	buf->offsets = (float *) p;
 	return base;
 }
 
@@ -144,6 +147,8 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 	batch.skip = buf->skip;
 
 	st = rnn_forward(tr, &batch, train, NULL);
+	if (st == RNN_OK && ds->use_offsets)
+		rnn_add_output_offsets(tr, buf->offsets);
 	if (st == RNN_OK)
 		st = cfg->head == RNN_HEAD_REGRESSION
 			? rnn_loss_mse(tr, buf->targets, loss)

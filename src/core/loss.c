@@ -69,3 +69,17 @@ rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights, double *l
 	*loss = sum / wsum;
 	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
 }
+
+/*
+ * Offsets added to the last forward's outputs before a loss: a fixed
+ * per-example term beside the network (a classifier's n-gram path, see
+ * ngram.h).  Its gradient is the outputs' own, so backward is unchanged.
+ */
+void
+rnn_add_output_offsets(RnnTrainer *tr, const float *offsets)
+{
+	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
+
+	for (size_t i = 0; i < n; i++)
+		tr->outputs[i] += offsets[i];
+}

@@ -319,6 +319,9 @@ RnnStatus	rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss);
 RnnStatus	rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights,
 						  double *loss);
 
+/* outputs (B, O) += offsets (B, O) on the last forward, before a loss. */
+void		rnn_add_output_offsets(RnnTrainer *tr, const float *offsets);
+
 void		rnn_zero_grad(RnnTrainer *tr);
 
 /* Backward of the last forward (training) given d(outputs); accumulates. */
@@ -360,6 +363,8 @@ typedef struct RnnBatchBuf
 	float	   *targets;		/* (max_batch, output_size) regression */
 	int		   *labels;			/* (max_batch) classification */
 	float	   *weights;		/* (max_batch) per-example loss weight */
+	float	   *offsets;		/* (max_batch, output_size) added to the
+								 * outputs before the loss (use_offsets) */
 } RnnBatchBuf;
 
 typedef struct RnnDataset
@@ -369,6 +374,9 @@ typedef struct RnnDataset
 	int			n_valid;		/* examples n_train .. n_train+n_valid-1 validate */
 	int			max_steps;		/* longest example */
 	int			use_weights;	/* classification: pass buf->weights to the loss */
+	int			use_offsets;	/* load fills buf->offsets: a fixed term added
+								 * to the outputs (a linear path beside the
+								 * network, fitted before it) */
 	int			(*length) (void *ctx, int example);
 	/*
 	 * Fill buf with examples idx[0..count), in that order (rnn_fit has sorted

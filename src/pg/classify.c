@@ -40,7 +40,9 @@
  *     class frequencies; a text of unknown words only is scored as that
  *     many <unk> tokens.  Texts longer than max_tokens tokens are cut as
  *     tokenizer.h says (first quarter + last three quarters).
- *  4. The functions are STABLE (a new version of the model changes their
+ *  4. A model with an n-gram path (ngram.h) adds its weights, summed over
+ *     the text's unigrams and bigrams of token ids, to the network's logits.
+ *  5. The functions are STABLE (a new version of the model changes their
  *     results), STRICT and PARALLEL SAFE.
  */
 #include "postgres.h"
@@ -185,6 +187,7 @@ build_classifier(RnnCachedModel *entry)
 	clf = palloc0(sizeof(RnnClassifier));
 	clf->magic = RNN_CLASSIFIER_MAGIC;
 	clf->model = entry->model;
+	clf->ngram = entry->ngram;
 	clf->n_classes = cfg->output_size;
 	clf->streamable = !cfg->bidirectional && cfg->pooling == RNN_POOL_LAST;
 
@@ -281,6 +284,7 @@ build_classifier(RnnCachedModel *entry)
 	}
 	clf->ids = palloc(sizeof(int32) * clf->max_tokens);
 	clf->logits = palloc(sizeof(float) * clf->n_classes);
+	clf->ngram_sum = palloc(sizeof(float) * clf->n_classes);
 
 	/* The temporary arrays (tokens, lens, elems) go with cxt's lifetime:
 	 * small, and freed with the entry. */
@@ -366,6 +370,14 @@ rnn_classifier_probs(RnnClassifier *clf, const char *name, const char *text, int
 		/* the message is only formatted on failure: nothing per row */
 		if (st != RNN_OK)
 			rnn_check_status(st, psprintf("could not score a text with model \"%s\"", name));
+	}
+	if (clf->ngram)
+	{
+		/* summed apart, then added: as stream.c adds its running sum */
+		memset(clf->ngram_sum, 0, sizeof(float) * clf->n_classes);
+		rnn_ngram_accumulate(clf->ngram, clf->ids, n_ids, -1, clf->ngram_sum);
+		for (int c = 0; c < clf->n_classes; c++)
+			clf->logits[c] += clf->ngram_sum[c];
 	}
 	rnn_softmax(clf->logits, clf->n_classes, probs);
 	return length;

@@ -8,7 +8,9 @@
  * classify.c        rnn.sentiment, rnn.classify, rnn.class_probs, and the
  *                   scoring state shared with stream.c (below);
  * stream.c          rnn.sentiment_running (window aggregate),
- *                   rnn.stream_step / rnn.stream_score, rnn.sentiment_trigger.
+ *                   rnn.stream_step / rnn.stream_score, rnn.sentiment_trigger;
+ * classify_ngram.c  the n-gram linear path (src/core/ngram.h): its fit and
+ *                   the weights blob that carries it.
  *
  * Texts reach the tokenizer as UTF-8: in a database of another encoding
  * they are converted first (and vocabulary entries converted back for
@@ -24,6 +26,7 @@
 #ifndef RNN_CLASSIFY_H
 #define RNN_CLASSIFY_H
 
+#include "ngram.h"
 #include "rnn_ext.h"
 #include "tokenizer.h"
 
@@ -38,6 +41,7 @@ typedef struct RnnClassifier
 {
 	uint32		magic;			/* RNN_CLASSIFIER_MAGIC */
 	const RnnModel *model;
+	const RnnNgram *ngram;		/* n-gram path, or NULL */
 	RnnVocab   *vocab;
 	RnnTokMode	mode;
 	int			max_tokens;		/* cut rule of tokenizer.h (head + tail) */
@@ -50,6 +54,7 @@ typedef struct RnnClassifier
 	bool		folded;			/* first layer folded per token */
 	int32	   *ids;			/* (max_tokens) */
 	float	   *logits;			/* (n_classes) */
+	float	   *ngram_sum;		/* (n_classes) */
 } RnnClassifier;
 
 #define RNN_CLASSIFIER_MAGIC 0x434c5346	/* "CLSF" */
@@ -87,5 +92,15 @@ const char *rnn_text_to_utf8(const char *text, int len, int *out_len);
 
 /* Raise the error for a tokenizer status (no-op for RNN_TOK_OK). */
 void		rnn_raise_tok_status(RnnTokStatus st, size_t err_offset, const char *what);
+
+/*
+ * classify_ngram.c.  Weights = engine blob [+ n-gram blob]: encoded here
+ * (ng may be NULL), decoded by rnn_decode_weights_or_raise (rnn_ext.h).
+ */
+bytea	   *rnn_classifier_weights(const RnnModel *model, const RnnNgram *ng);
+
+/* rnn_ngram_fit with the memory limit, interrupts and errors of the server. */
+RnnNgram   *rnn_fit_ngram_or_raise(const RnnNgramData *data, int order, uint64 seed,
+								   RnnNgramFitResult *res, const char *model_name);
 
 #endif							/* RNN_CLASSIFY_H */

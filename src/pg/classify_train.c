@@ -25,6 +25,10 @@
  *  4. The vocabulary is built from the training part only (min_count,
  *     vocab_size), so validation measures unseen-word handling honestly.
  *     Texts are cut to max_tokens tokens (tokenizer.h: head + tail).
+ *     With ngram_order 1 or 2, the n-gram linear path (naive Bayes over
+ *     unigrams and bigrams of token ids, src/core/ngram.h) is fitted on
+ *     the training part; the network starts as that path alone and learns
+ *     what to add to its logits.
  *  5. rnn_fit: length-grouped shuffled batches, Adam, dropout, optional word
  *     dropout (training tokens replaced by <unk> with that probability, so
  *     the <unk> embedding is learned and the model leans less on single
@@ -93,6 +97,7 @@ typedef struct TrainArgs
 	double		clip_norm;
 	bool		balance_classes;
 	bool		stop_on_accuracy;	/* early_stopping => 'accuracy' */
+	int			ngram_order;	/* n-gram linear path: 0 none, 1, 2 */
 } TrainArgs;
 
 static const char *const arg_names[] = {
@@ -100,7 +105,7 @@ static const char *const arg_names[] = {
 	"num_layers", "embedding_dim", "hidden_size", "dropout", "pooling", "tokens",
 	"vocab_size", "min_count", "max_tokens", "epochs", "batch_size", "learning_rate",
 	"validation_fraction", "patience", "seed", "word_dropout", "weight_decay",
-	"clip_norm", "balance_classes", "early_stopping"
+	"clip_norm", "balance_classes", "early_stopping", "ngram_order"
 };
 
 static inline void
@@ -132,13 +137,14 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 {
 	char	   *s;
 
-	if (PG_NARGS() != lengthof(arg_names))
+	/* the 0.1 and 0.2 declarations end before ngram_order */
+	if (PG_NARGS() != lengthof(arg_names) && PG_NARGS() != lengthof(arg_names) - 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rnn.train_classifier was declared with %d arguments, the library expects %d",
 						PG_NARGS(), (int) lengthof(arg_names)),
 				 errhint("Run ALTER EXTENSION rnn_ext UPDATE, or reinstall the extension.")));
-	for (int i = 0; i < lengthof(arg_names); i++)
+	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -230,6 +236,8 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid early_stopping \"%s\"", s),
 				 errhint("Use loss (validation log loss) or accuracy (validation accuracy).")));
+	a->ngram_order = PG_NARGS() > 26 ? PG_GETARG_INT32(26) : 2;
+	check_int("ngram_order", a->ngram_order, 0, RNN_NGRAM_MAX_ORDER);
 }
 
 /* ---------------------------------------------------------------------------
@@ -502,6 +510,8 @@ typedef struct ClfData
 	int			n_valid;
 	RnnSeqs		seqs;			/* training rows, then validation rows */
 	int		   *label;			/* (n) */
+	int			n_classes;
+	float	   *offsets;		/* (n, n_classes) the n-gram path's logits, or NULL */
 	float	   *class_weight;	/* (n_classes) */
 	float		word_dropout;
 	RnnRng		rng;			/* word dropout */
@@ -523,6 +533,7 @@ encode_examples(const Examples *ex, const RnnVocab *vocab, const int *order, int
 	rnn_texts_encode(&ex->texts, vocab, order, n, a->max_tokens, &d->seqs);
 	rnn_seqs_notice_truncated(&d->seqs, a->max_tokens);
 	d->label = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	d->n_classes = C;
 	for (int k = 0; k < n; k++)
 		d->label[k] = ex->label[order[k]];
 
@@ -542,6 +553,62 @@ encode_examples(const Examples *ex, const RnnVocab *vocab, const int *order, int
 	rnn_rng_seed(&d->rng, (uint64_t) a->seed ^ 0x776f7264ULL);
 	d->bs = palloc(sizeof(int) * d->seqs.max_steps);
 	d->offs = palloc(sizeof(int) * d->seqs.max_steps);
+}
+
+/*
+ * 4b: the n-gram linear path (classify_ngram.c, src/core/ngram.h), fitted
+ * on the training part.  d->offsets gets out-of-fold logits for the
+ * training rows -- the network learns to complement a model that has not
+ * seen the text, not one that memorised it -- and the fitted path's for
+ * the validation rows; nfr->bias the class biases.
+ */
+static void
+ngram_logits(const RnnNgram *ng, ClfData *d, int k)
+{
+	float	   *row = d->offsets + (size_t) k * d->n_classes;
+
+	memset(row, 0, sizeof(float) * d->n_classes);
+	rnn_ngram_accumulate(ng, d->seqs.ids + d->seqs.off[k], d->seqs.len[k], -1, row);
+}
+
+static RnnNgram *
+fit_ngram_path(const TrainArgs *a, ClfData *d, int V, RnnNgramFitResult *nfr)
+{
+	RnnNgramData nd;
+	RnnNgram   *ng;
+	int			C = d->n_classes;
+
+	d->offsets = palloc_extended(sizeof(float) * (Size) (d->n_train + d->n_valid) * C,
+								 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	memset(nfr, 0, sizeof(*nfr));
+	nfr->bias = palloc0(sizeof(float) * C);
+	nfr->oof_logits = d->offsets;
+	memset(&nd, 0, sizeof(nd));
+	nd.ids = d->seqs.ids;
+	nd.off = d->seqs.off;
+	nd.label = d->label;
+	nd.n = d->n_train;
+	nd.vocab_size = V;
+	nd.n_classes = C;
+	ng = rnn_fit_ngram_or_raise(&nd, a->ngram_order, (uint64) a->seed, nfr, a->model_name);
+	for (int k = d->n_train; k < d->n_train + d->n_valid; k++)
+		ngram_logits(ng, d, k);
+	return ng;
+}
+
+/*
+ * The untrained model is the n-gram path alone: the head reads nothing yet
+ * and its bias is the path's class bias.  Training, with this start
+ * competing as epoch 0 (as in the forecaster), adds what the network
+ * learns on top.
+ */
+static void
+start_from_ngram_path(RnnModel *model, const RnnNgramFitResult *nfr)
+{
+	int			C = model->cfg.output_size;
+
+	memset(model->p.head_w, 0, sizeof(float) * C * rnn_feature_size(&model->cfg));
+	memcpy(model->p.head_b, nfr->bias, sizeof(float) * C);
 }
 
 static int
@@ -564,6 +631,9 @@ clf_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
 	{
 		buf->labels[b] = d->label[idx[b]];
 		buf->weights[b] = d->class_weight ? d->class_weight[d->label[idx[b]]] : 1.0f;
+		if (d->offsets)
+			memcpy(buf->offsets + (size_t) b * d->n_classes,
+				   d->offsets + (size_t) idx[b] * d->n_classes, sizeof(float) * d->n_classes);
 	}
 	return RNN_OK;
 }
@@ -622,6 +692,10 @@ predict(Predictor *p, ClfData *d, int first, int count, double *probs)
 		batch.lengths = p->lengths;
 		batch.tokens = p->tokens;
 		rnn_check_status(rnn_infer(p->inf, &batch, p->logits), "could not score the training data");
+		if (d->offsets)
+			for (int b = 0; b < B; b++)
+				for (int c = 0; c < C; c++)
+					p->logits[(size_t) b * C + c] += d->offsets[(size_t) p->idx[b] * C + c];
 		for (int b = 0; b < B; b++)
 			rnn_softmax(p->logits + (size_t) b * C, C,
 						probs + (size_t) (p->idx[b] - first) * C);
@@ -747,6 +821,7 @@ typedef struct Progress
 	double		best_accuracy;
 	int			best_epoch;
 	int			since_best;
+	bool		have_best;		/* best_* hold an epoch (0: the start) */
 } Progress;
 
 static void
@@ -796,8 +871,9 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 
 	if (pr->on_accuracy && d->n_valid > 0)
 	{
-		if (pr->best_epoch == 0 || acc > pr->best_accuracy)
+		if (!pr->have_best || acc > pr->best_accuracy)
 		{
+			pr->have_best = true;
 			pr->best_accuracy = acc;
 			pr->best_epoch = r->epoch;
 			pr->since_best = 0;
@@ -811,11 +887,13 @@ on_epoch(void *ctx, const RnnEpochReport *r)
 
 /*
  * 5: rnn_fit with progress; the loss curve goes to curve.  With
- * early_stopping => 'accuracy' the best epoch by validation accuracy wins.
+ * early_stopping => 'accuracy' the best epoch by validation accuracy wins,
+ * the start (epoch 0) included.  *start_accuracy gets the start's
+ * validation accuracy (NaN without a validation part).
  */
 static RnnFitResult
 fit_model(const TrainArgs *a, RnnModel *model, ClfData *d, Predictor *pred, double *probs,
-		  StringInfo curve)
+		  StringInfo curve, double *start_accuracy)
 {
 	Progress	pr;
 	RnnDataset	ds;
@@ -837,6 +915,23 @@ fit_model(const TrainArgs *a, RnnModel *model, ClfData *d, Predictor *pred, doub
 	pr.model = model;
 	if (pr.on_accuracy)
 		pr.best_params = palloc_extended(sizeof(float) * model->n_params, MCXT_ALLOC_HUGE);
+	*start_accuracy = NAN;
+	if (d->n_valid > 0)
+	{
+		predict(pred, d, d->n_train, d->n_valid, probs);
+		*start_accuracy = compute_metrics(probs, d->label + d->n_train, d->n_valid,
+										  pred->n_classes).accuracy;
+		if (d->offsets && rnn_progress_guc)
+			ereport(NOTICE,
+					(errmsg("%s: n-gram path alone: validation accuracy %.3f",
+							a->model_name, *start_accuracy)));
+	}
+	if (pr.on_accuracy)
+	{
+		pr.have_best = true;
+		pr.best_accuracy = *start_accuracy;
+		memcpy(pr.best_params, model->params, sizeof(float) * model->n_params);
+	}
 
 	memset(&ds, 0, sizeof(ds));
 	ds.ctx = d;
@@ -844,6 +939,7 @@ fit_model(const TrainArgs *a, RnnModel *model, ClfData *d, Predictor *pred, doub
 	ds.n_valid = d->n_valid;
 	ds.max_steps = d->seqs.max_steps;
 	ds.use_weights = a->balance_classes ? 1 : 0;
+	ds.use_offsets = d->offsets != NULL;
 	ds.length = clf_length;
 	ds.load = clf_load;
 
@@ -863,7 +959,7 @@ fit_model(const TrainArgs *a, RnnModel *model, ClfData *d, Predictor *pred, doub
 	rnn_check_status(rnn_fit(model, &ds, &fo, &fr),
 					 psprintf("could not train model \"%s\"", a->model_name));
 	appendStringInfoChar(curve, ']');
-	if (pr.on_accuracy && pr.best_epoch > 0)
+	if (pr.on_accuracy)
 	{
 		/* rnn_fit restored its best epoch by loss; take the best by accuracy */
 		memcpy(model->params, pr.best_params, sizeof(float) * model->n_params);
@@ -906,14 +1002,15 @@ hyperparams_json(const TrainArgs *a)
 					 "\"pooling\": \"%s\", \"epochs\": %d, \"batch_size\": %d, "
 					 "\"learning_rate\": %g, \"validation_fraction\": %g, \"patience\": %d, "
 					 "\"seed\": " INT64_FORMAT ", \"word_dropout\": %g, \"weight_decay\": %g, "
-					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\"}",
+					 "\"clip_norm\": %g, \"balance_classes\": %s, \"early_stopping\": \"%s\", "
+					 "\"ngram_order\": %d}",
 					 rnn_tok_mode_name(a->tokens), a->max_tokens, a->vocab_size, a->min_count,
 					 rnn_cell_name(a->cell), a->bidirectional ? "true" : "false", a->num_layers,
 					 a->embedding_dim, a->hidden_size, a->dropout, pooling_name(a->pooling),
 					 a->epochs, a->batch_size, a->learning_rate, a->validation_fraction,
 					 a->patience, a->seed, a->word_dropout, a->weight_decay, a->clip_norm,
 					 a->balance_classes ? "true" : "false",
-					 a->stop_on_accuracy ? "accuracy" : "loss");
+					 a->stop_on_accuracy ? "accuracy" : "loss", a->ngram_order);
 	return rnn_jsonb_from_text(js.data);
 }
 
@@ -937,9 +1034,17 @@ class_prior_json(const ClfData *d, int C)
 	return rnn_jsonb_from_text(js.data);
 }
 
+/* What the n-gram path alone does, and how it was fitted. */
+typedef struct NgramReport
+{
+	const RnnNgram *ngram;		/* NULL: none */
+	RnnNgramFitResult fit;
+	double		validation_accuracy;
+} NgramReport;
+
 static Jsonb *
 metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
-			 const RnnFitResult *fr, int V, const Examples *ex)
+			 const RnnFitResult *fr, int V, const Examples *ex, const NgramReport *ng)
 {
 	StringInfoData js;
 
@@ -952,10 +1057,22 @@ metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
 	else
 		appendStringInfoString(&js, "\"validation\": null");
 	appendStringInfo(&js, ", \"epochs\": %d, \"best_epoch\": %d, \"seconds\": %.3f, "
-					 "\"vocabulary_size\": %d, \"skipped_rows\": %lld, \"truncated_texts\": %lld}",
+					 "\"vocabulary_size\": %d, \"skipped_rows\": %lld, \"truncated_texts\": %lld",
 					 fr->epochs_run, fr->best_epoch, fr->seconds, V,
 					 (long long) (ex->texts.skipped_null + ex->texts.skipped_empty),
 					 (long long) d->seqs.truncated);
+	if (ng->ngram)
+	{
+		appendStringInfo(&js, ", \"ngram\": {\"order\": %d, \"bigrams\": %zu, \"alpha\": %g, "
+						 "\"scale\": [%.6g, %.6g], \"out_of_fold_accuracy\": ",
+						 ng->ngram->order, ng->ngram->n_bigrams, ng->fit.alpha,
+						 ng->fit.scale[0], ng->fit.scale[1]);
+		rnn_json_append_number(&js, ng->fit.oof_accuracy);
+		appendStringInfoString(&js, ", \"validation_accuracy\": ");
+		rnn_json_append_number(&js, ng->validation_accuracy);
+		appendStringInfoChar(&js, '}');
+	}
+	appendStringInfoChar(&js, '}');
 	return rnn_jsonb_from_text(js.data);
 }
 
@@ -963,18 +1080,11 @@ metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
 static int32
 store_classifier(const TrainArgs *a, const char *relname, RnnModel *model, const RnnVocab *vocab,
 				 const Examples *ex, const ClfData *d, const Metrics *m_train,
-				 const Metrics *m_valid, const RnnFitResult *fr, const StringInfo curve)
+				 const Metrics *m_valid, const RnnFitResult *fr, const StringInfo curve,
+				 const NgramReport *ng)
 {
 	RnnStoreRequest req;
-	uint8_t    *blob;
-	size_t		blob_len;
-	bytea	   *weights;
-
-	rnn_check_status(rnn_model_encode(model, &blob, &blob_len), "could not encode the model");
-	weights = (bytea *) palloc_extended(blob_len + VARHDRSZ, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(weights, blob_len + VARHDRSZ);
-	memcpy(VARDATA(weights), blob, blob_len);
-	rnn_free(blob);
+	bytea	   *weights = rnn_classifier_weights(model, ng->ngram);
 
 	memset(&req, 0, sizeof(req));
 	req.name = a->model_name;
@@ -987,7 +1097,7 @@ store_classifier(const TrainArgs *a, const char *relname, RnnModel *model, const
 	req.labels = rnn_text_array((const char *const *) ex->labels, NULL, ex->n_classes, false);
 	req.hyperparams = hyperparams_json(a);
 	req.normalization = class_prior_json(d, ex->n_classes);
-	req.metrics = metrics_json(m_train, m_valid, d, fr, rnn_vocab_size(vocab), ex);
+	req.metrics = metrics_json(m_train, m_valid, d, fr, rnn_vocab_size(vocab), ex, ng);
 	req.loss_curve = rnn_jsonb_from_text(curve->data);
 	return rnn_store_model(&req, NULL);
 }
@@ -1017,6 +1127,8 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	RnnFitResult fr;
 	Metrics		m_train,
 				m_valid;
+	NgramReport ngr;
+	double		start_accuracy;
 	int			n,
 				C;
 	int32		version;
@@ -1050,17 +1162,30 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	pfree(ex.texts.text);
 	ex.texts.text = NULL;
 
-	/* 5. model, fit */
+	/* 4b. the n-gram path */
+	memset(&ngr, 0, sizeof(ngr));
+	if (a.ngram_order > 0)
+		ngr.ngram = fit_ngram_path(&a, &d, rnn_vocab_size(vocab), &ngr.fit);
+
+	/* 5. model (starting as the n-gram path), fit */
 	model = create_model(&a, rnn_vocab_size(vocab), C, &d);
+	if (ngr.ngram)
+		start_from_ngram_path(model, &ngr.fit);
 	predictor_init(&pred, model, a.batch_size, C, &d.seqs);
 	probs = palloc_extended(sizeof(double) * (Size) n * C, MCXT_ALLOC_HUGE);
-	fr = fit_model(&a, model, &d, &pred, probs, &curve);
+	fr = fit_model(&a, model, &d, &pred, probs, &curve, &start_accuracy);
+	ngr.validation_accuracy = start_accuracy;
 
-	/* 6. metrics with the best epoch's weights, stored */
+	/* 6. metrics with the best epoch's weights and the stored n-gram path
+	 * (not the out-of-fold one the network trained beside), stored */
+	if (ngr.ngram)
+		for (int k = 0; k < d.n_train; k++)
+			ngram_logits(ngr.ngram, &d, k);
 	predict(&pred, &d, 0, n, probs);
 	m_train = compute_metrics(probs, d.label, d.n_train, C);
 	m_valid = compute_metrics(probs + (size_t) d.n_train * C, d.label + d.n_train, d.n_valid, C);
-	version = store_classifier(&a, relname, model, vocab, &ex, &d, &m_train, &m_valid, &fr, &curve);
+	version = store_classifier(&a, relname, model, vocab, &ex, &d, &m_train, &m_valid, &fr, &curve,
+							   &ngr);
 
 	/* the result row, in the caller's context */
 	MemoryContextSwitchTo(caller_cxt);

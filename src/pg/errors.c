@@ -81,15 +81,10 @@ rnn_raise_status(RnnStatus status, const char *what, int64 blob_len)
 			 hint ? errhint("%s", hint) : 0));
 }
 
+/* A classifier's weights may carry an n-gram table after the network
+ * (classify_ngram.c): checked there, dropped here. */
 RnnModel *
 rnn_decode_or_raise(const bytea *weights, const char *what)
 {
-	RnnModel   *model = NULL;
-	RnnStatus	st;
-	Size		len = VARSIZE_ANY_EXHDR(weights);
-
-	st = rnn_model_decode((const uint8_t *) VARDATA_ANY(weights), len, &model);
-	if (st != RNN_OK)
-		rnn_raise_status(st, what, (int64) len);
-	return model;
+	return rnn_decode_weights_or_raise(weights, what, NULL);
 }

@@ -186,7 +186,7 @@ load_entry(const char *name, const RnnModelRow *row)
 		old = MemoryContextSwitchTo(cxt);
 		what = psprintf("could not decode the weights of model \"%s\" version %d",
 						name, row->version);
-		model = rnn_decode_or_raise(weights, what);
+		model = rnn_decode_weights_or_raise(weights, what, &tmp.ngram);
 		tmp.model = model;
 		tmp.weights_bytes = VARSIZE_ANY_EXHDR(weights);
 		tmp.name = pstrdup(name);

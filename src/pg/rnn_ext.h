@@ -64,6 +64,12 @@ rnn_check_status(RnnStatus status, const char *what)
 /* Decode a weight blob or raise the precise error for it. */
 RnnModel   *rnn_decode_or_raise(const bytea *weights, const char *what);
 
+/* The same, keeping a classifier's n-gram path (classify_ngram.c): *ngram
+ * gets it, or NULL when the weights end with the network. */
+struct RnnNgram;
+RnnModel   *rnn_decode_weights_or_raise(const bytea *weights, const char *what,
+										struct RnnNgram **ngram);
+
 /* ---------------------------------------------------------------------------
  * Model store (model_store.c): rows of rnn.models through SPI.
  */
@@ -148,6 +154,7 @@ typedef struct RnnCachedModel
 	char		kind[16];
 	MemoryContext cxt;			/* owns everything below */
 	RnnModel   *model;			/* decoded weights */
+	struct RnnNgram *ngram;		/* a classifier's n-gram path, or NULL */
 	Size		weights_bytes;	/* size of the encoded blob */
 	Jsonb	   *hyperparams;	/* NULL when the column is NULL */
 	Jsonb	   *normalization;

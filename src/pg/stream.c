@@ -36,7 +36,12 @@
  *  4. NULL messages are skipped; until the first non-NULL message the
  *     running score is NULL.  Messages without tokens leave the state as is;
  *     a stream without any token scores the training class prior.
- *  5. rnn.sentiment_running is an aggregate with FINALFUNC_MODIFY =
+ *  5. A model with an n-gram path (ngram.h) carries it in the state as the
+ *     running sum of its weights over the tokens so far and the last token
+ *     (the first token of the next message makes a bigram with it, as in
+ *     the joined text).  The sum is added in token order, as rnn.sentiment
+ *     adds it, so that part of the score is exactly the joined text's.
+ *  6. rnn.sentiment_running is an aggregate with FINALFUNC_MODIFY =
  *     READ_ONLY: over the default growing frame the window machinery keeps
  *     the state and only adds each new row.  The state holds the model name
  *     because a final function's extra arguments arrive as NULLs.
@@ -67,6 +72,9 @@ typedef struct StreamState
 	int64		n_tokens;		/* tokens fed so far */
 	float	   *h;				/* (n_states, hidden) */
 	float	   *c;				/* (n_states, hidden) or NULL */
+	int			ngram_classes;	/* n-gram path: its classes, else 0 */
+	int32		last_id;		/* the last token fed (n_tokens > 0) */
+	float	   *ngram_sum;		/* (ngram_classes) weights summed so far */
 } StreamState;
 
 static void
@@ -102,6 +110,10 @@ state_init(StreamState *st, const RnnCachedModel *entry, MemoryContext cxt)
 	n = (Size) st->n_states * st->hidden;
 	st->h = MemoryContextAllocZero(cxt, sizeof(float) * n);
 	st->c = st->has_c ? MemoryContextAllocZero(cxt, sizeof(float) * n) : NULL;
+	st->ngram_classes = entry->ngram ? entry->ngram->n_classes : 0;
+	st->last_id = -1;
+	st->ngram_sum = st->ngram_classes > 0 ?
+		MemoryContextAllocZero(cxt, sizeof(float) * st->ngram_classes) : NULL;
 }
 
 /*
@@ -159,6 +171,13 @@ state_feed(StreamState *st, RnnClassifier *clf, const char *name, const char *te
 		n++;
 	}
 
+	if (clf->ngram)
+	{
+		rnn_ngram_accumulate(clf->ngram, *ids + pos, n, st->n_tokens > 0 ? st->last_id : -1,
+							 st->ngram_sum);
+		st->last_id = (*ids)[pos + n - 1];
+	}
+
 	/* in pieces of at most max_tokens steps, each from the last state */
 	while (n > 0)
 	{
@@ -193,6 +212,8 @@ state_score(const StreamState *st, RnnClassifier *clf)
 		return clf->prior[1];
 	/* top layer's final state, forward direction */
 	rnn_head_forward(clf->model, st->h + (Size) (st->n_states - 1) * st->hidden, 1, clf->logits);
+	for (int c = 0; c < st->ngram_classes; c++)
+		clf->logits[c] += st->ngram_sum[c];
 	rnn_softmax(clf->logits, 2, probs);
 	return probs[1];
 }
@@ -216,24 +237,43 @@ check_state_model(const StreamState *st, const RnnCachedModel *entry, const char
 				 errmsg("stream state does not match model \"%s\"", name),
 				 errdetail("The state holds %d layers of %d units, the model %d of %d.",
 						   st->n_states, st->hidden, cfg->num_layers, cfg->hidden_size)));
+	if (st->ngram_classes != (entry->ngram ? entry->ngram->n_classes : 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stream state does not match model \"%s\"", name),
+				 errdetail("The state holds an n-gram sum of %d classes, the model's n-gram path %d.",
+						   st->ngram_classes, entry->ngram ? entry->ngram->n_classes : 0)));
 }
 
 /* ---------------------------------------------------------------------------
  * State encoding (bytea), native byte order like PostgreSQL's own datums:
  *
  *   "RNNS" | u32 format version (1) | i64 model id | u32 n_states |
- *   u32 hidden | u32 has_c | u32 reserved (0) | i64 n_tokens |
- *   float h[n_states * hidden] | float c[n_states * hidden] (LSTM only)
+ *   u32 hidden | u32 has_c | u32 ngram_classes | i64 n_tokens |
+ *   float h[n_states * hidden] | float c[n_states * hidden] (LSTM only) |
+ *   i32 last_id, float ngram_sum[ngram_classes] (n-gram path only)
+ *
+ * ngram_classes was a reserved 0 before models had an n-gram path, so
+ * states of models without one read as before.
  */
 #define STREAM_MAGIC "RNNS"
 #define STREAM_FORMAT_VERSION 1
 #define STREAM_HEADER 40
 
+static Size
+state_bytes(const StreamState *st)
+{
+	Size		n = (Size) st->n_states * st->hidden;
+
+	return STREAM_HEADER + sizeof(float) * n * (st->has_c ? 2 : 1) +
+		(st->ngram_classes > 0 ? sizeof(int32) + sizeof(float) * st->ngram_classes : 0);
+}
+
 static bytea *
 state_encode(const StreamState *st)
 {
 	Size		n = (Size) st->n_states * st->hidden;
-	Size		len = STREAM_HEADER + sizeof(float) * n * (st->has_c ? 2 : 1);
+	Size		len = state_bytes(st);
 	bytea	   *out = palloc(VARHDRSZ + len);
 	char	   *p = VARDATA(out);
 	uint32		u;
@@ -249,12 +289,22 @@ state_encode(const StreamState *st)
 	memcpy(p + 20, &u, 4);
 	u = st->has_c;
 	memcpy(p + 24, &u, 4);
-	u = 0;
+	u = st->ngram_classes;
 	memcpy(p + 28, &u, 4);
 	memcpy(p + 32, &st->n_tokens, 8);
-	memcpy(p + STREAM_HEADER, st->h, sizeof(float) * n);
+	p += STREAM_HEADER;
+	memcpy(p, st->h, sizeof(float) * n);
+	p += sizeof(float) * n;
 	if (st->has_c)
-		memcpy(p + STREAM_HEADER + sizeof(float) * n, st->c, sizeof(float) * n);
+	{
+		memcpy(p, st->c, sizeof(float) * n);
+		p += sizeof(float) * n;
+	}
+	if (st->ngram_classes > 0)
+	{
+		memcpy(p, &st->last_id, sizeof(int32));
+		memcpy(p + sizeof(int32), st->ngram_sum, sizeof(float) * st->ngram_classes);
+	}
 	return out;
 }
 
@@ -295,21 +345,37 @@ state_decode(const bytea *b, StreamState *st)
 	if (u > 1)
 		bad_state("Its cell flag is out of range.");
 	st->has_c = u == 1;
+	memcpy(&u, p + 28, 4);
+	if (u > RNN_MAX_OUTPUT)
+		bad_state("Its n-gram class count is out of range.");
+	st->ngram_classes = (int) u;
 	memcpy(&st->n_tokens, p + 32, 8);
 	if (st->n_tokens < 0)
 		bad_state("Its token count is negative.");
 	n = (Size) st->n_states * st->hidden;
-	if (len != STREAM_HEADER + sizeof(float) * n * (st->has_c ? 2 : 1))
+	if (len != state_bytes(st))
 		bad_state(psprintf("It is %zu bytes long, not the %zu its header implies.",
-						   (size_t) len,
-						   (size_t) (STREAM_HEADER + sizeof(float) * n * (st->has_c ? 2 : 1))));
+						   (size_t) len, (size_t) state_bytes(st)));
+	p += STREAM_HEADER;
 	st->h = palloc(sizeof(float) * n);
-	memcpy(st->h, p + STREAM_HEADER, sizeof(float) * n);
+	memcpy(st->h, p, sizeof(float) * n);
+	p += sizeof(float) * n;
 	st->c = NULL;
 	if (st->has_c)
 	{
 		st->c = palloc(sizeof(float) * n);
-		memcpy(st->c, p + STREAM_HEADER + sizeof(float) * n, sizeof(float) * n);
+		memcpy(st->c, p, sizeof(float) * n);
+		p += sizeof(float) * n;
+	}
+	st->last_id = -1;
+	st->ngram_sum = NULL;
+	if (st->ngram_classes > 0)
+	{
+		memcpy(&st->last_id, p, sizeof(int32));
+		st->ngram_sum = palloc(sizeof(float) * st->ngram_classes);
+		memcpy(st->ngram_sum, p + sizeof(int32), sizeof(float) * st->ngram_classes);
+		if (st->last_id < -1)
+			bad_state("Its last token id is negative.");
 	}
 }
 

@@ -12,26 +12,26 @@ training folds with validation_fraction 0.1: 10% of the training part
 only ever scored, with rnn.sentiment.  Settings were chosen on those
 validation parts only (see --select), never on test folds.
 
-Measured (2 shared cores, rnn.blas_threads = 1): one BiGRU per fold
-73.4 +- 1.3; the average of 3 seeds per fold 76.3 +- 1.3 (about 20 minutes);
-MNB 78.6 +- 1.1; scoring 3,000-4,800 rows/s in one backend.
-
-Baseline in the same run and on the same folds: multinomial naive Bayes on
-unigrams + bigrams (Laplace smoothing), the MNB of Wang & Manning (2012).
+Baselines in the same run and on the same folds (test/bench/text_baselines.py):
+multinomial naive Bayes on unigrams + bigrams (Laplace smoothing), the MNB of
+Wang & Manning (2012), and their NBSVM (binarized uni+bigrams scaled by the
+naive Bayes log-count ratio, L2-SVM, interpolation beta 0.25); and
+rnn_ext's own n-gram path alone (the stored model at its start: one epoch at
+learning rate 1e-9 leaves the network reading nothing).
 
 Usage: mr_sentiment.py [--data DIR] [--folds N] [--quick] [--seeds K]
-                       [--select] [--threads N]
-  --folds N   run the first N of the 10 folds (default 10)
-  --quick     2 folds, 1 seed, at most 6 epochs: a smoke run of a few minutes
-  --seeds K   average rnn.sentiment of K models trained with different seeds
-              (default 3: a seed ensemble, one of the gains DESIGN.md lists)
-  --select    compare a few settings on the validation part of fold 0 only
+                       [--train-size N] [--select] [--threads N]
+  --folds N       run the first N of the 10 folds (default 10)
+  --quick         2 folds, at most 6 epochs: a smoke run of a few minutes
+  --seeds K       average rnn.sentiment of K models trained with different
+                  seeds (default 1: single-model figures)
+  --train-size N  train every method on N sentences sampled (seeded) from
+                  the nine training folds, test on the fold as before
+  --select        compare a few settings on the validation part of fold 0 only
 Connects with the usual PG* environment variables.  The data directory is
 $RNN_DATA_DIR/mr (default ../shared/data/mr from the repository root).
 """
 import argparse
-import collections
-import math
 import os
 import random
 import statistics
@@ -39,6 +39,9 @@ import sys
 import time
 
 import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import text_baselines  # noqa: E402
 
 PUBLISHED = [("CNN-rand (Kim 2014)", 76.1), ("NBSVM (Wang & Manning 2012)", 79.4),
              ("MNB (Wang & Manning 2012)", 79.0), ("RAE (Socher et al. 2011)", 77.7)]
@@ -92,44 +95,24 @@ def load(cur, data_dir, seed=1):
 
 
 # ---------------------------------------------------------------------------
-# Multinomial naive Bayes on unigrams + bigrams
-
-def ngrams(text):
-    w = text.split()
-    return w + [a + " " + b for a, b in zip(w, w[1:])]
-
-
-def mnb_fold(rows, fold, k):
-    counts = {True: collections.Counter(), False: collections.Counter()}
-    docs = collections.Counter()
-    for i, (b, p) in enumerate(rows):
-        if fold[i] != k:
-            counts[p].update(ngrams(b))
-            docs[p] += 1
-    vocab = set(counts[True]) | set(counts[False])
-    total = {c: sum(counts[c].values()) + len(vocab) for c in (True, False)}
-    n = docs[True] + docs[False]
-    correct = tested = 0
-    for i, (b, p) in enumerate(rows):
-        if fold[i] != k:
-            continue
-        score = {}
-        for c in (True, False):
-            s = math.log(docs[c] / n)
-            for g in ngrams(b):
-                if g in vocab:
-                    s += math.log((counts[c][g] + 1) / total[c])
-            score[c] = s
-        correct += (score[True] > score[False]) == p
-        tested += 1
-    return 100.0 * correct / tested
-
-
-# ---------------------------------------------------------------------------
 # rnn_ext
 
-def train(cur, name, k, params, seed):
-    cur.execute("CREATE OR REPLACE VIEW mr_train AS SELECT body, positive FROM mr WHERE fold <> %s", (k,))
+def train_ids(fold, k, train_size, seed=1):
+    """Ids of fold k's training sentences: the nine other folds, or a seeded
+    sample of train_size of them."""
+    ids = sorted(i for i, f in fold.items() if f != k)
+    if train_size:
+        ids = sorted(random.Random(seed * 1000 + k).sample(ids, train_size))
+    return ids
+
+
+def train(cur, name, k, params, seed, ids=None):
+    if ids is None:
+        cur.execute("CREATE OR REPLACE VIEW mr_train AS SELECT body, positive FROM mr WHERE fold <> %s", (k,))
+    else:
+        cur.execute("DROP VIEW IF EXISTS mr_train")
+        cur.execute("DROP TABLE IF EXISTS mr_train")
+        cur.execute("CREATE TABLE mr_train AS SELECT body, positive FROM mr WHERE id = ANY(%s)", (ids,))
     args = ", ".join("%s => %%(%s)s" % (key, key) for key in params)
     cur.execute("SELECT validation_accuracy, epochs_run, best_epoch, seconds, vocabulary_size"
                 " FROM rnn.train_classifier(%%(name)s, 'mr_train', 'body', 'positive',"
@@ -145,15 +128,30 @@ def test_accuracy(cur, names, k):
     return float(cur.fetchone()[0])
 
 
-def throughput(cur, name):
-    cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (name,))  # warm the cache
-    best = 0.0
-    for _ in range(3):
-        t0 = time.time()
-        cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (name,))
-        n = cur.fetchone()[0]
-        best = max(best, n / (time.time() - t0))
-    return best
+def backend_cpu(cur):
+    """CPU seconds (user + system) of this session's backend so far."""
+    cur.execute("SELECT pg_backend_pid()")
+    with open("/proc/%d/stat" % cur.fetchone()[0]) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(cur, names, repeats=5):
+    """Rows/s (best wall time) and backend CPU ms per 1,000 rows (median) of
+    SELECT count(rnn.sentiment(m, body)) FROM mr for each model, the models
+    taking turns so that other load on the machine hits them alike."""
+    wall = {m: [] for m in names}
+    cpu = {m: [] for m in names}
+    for m in names:
+        cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (m,))  # warm the cache
+    for _ in range(repeats):
+        for m in names:
+            c0, t0 = backend_cpu(cur), time.time()
+            cur.execute("SELECT count(rnn.sentiment(%s, body)) FROM mr", (m,))
+            n = cur.fetchone()[0]
+            wall[m].append(n / (time.time() - t0))
+            cpu[m].append(1000.0 * (backend_cpu(cur) - c0) / n * 1000)
+    return {m: (max(wall[m]), statistics.median(cpu[m])) for m in names}
 
 
 def main():
@@ -163,8 +161,9 @@ def main():
         os.environ.get("RNN_DATA_DIR", os.path.join(root, "..", "shared", "data")), "mr"))
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seeds", type=int, default=None,
-                    help="models averaged per fold (default 3; 1 with --quick)")
+    ap.add_argument("--seeds", type=int, default=1, help="models averaged per fold (default 1)")
+    ap.add_argument("--train-size", type=int, default=0,
+                    help="train on this many sentences sampled from the training folds")
     ap.add_argument("--select", action="store_true")
     ap.add_argument("--only", help="with --select: comma-separated candidate names")
     ap.add_argument("--threads", type=int, default=1, help="rnn.blas_threads (default 1)")
@@ -172,8 +171,6 @@ def main():
     a = ap.parse_args()
     if a.quick:
         a.folds = min(a.folds, 2)
-    if a.seeds is None:
-        a.seeds = 1 if a.quick or a.select else 3
 
     conn = psycopg2.connect("")
     conn.autocommit = True
@@ -204,40 +201,67 @@ def main():
     params = dict(CANDIDATES[a.config])
     if a.quick:
         params["epochs"] = min(params["epochs"], 6)
-    print("model: %s %s, seeds %d" % (a.config, params, a.seeds))
-    rnn_acc, mnb_acc, val_acc = [], [], []
+    print("model: %s %s, seeds %d%s" % (a.config, params, a.seeds,
+                                         ", %d training sentences per fold" % a.train_size
+                                         if a.train_size else ""))
+    rnn_acc, path_acc, mnb_acc, svm_acc, train_sec = [], [], [], [], []
     t_start = time.time()
     for k in range(a.folds):
+        ids = train_ids(fold, k, a.train_size) if a.train_size else None
         names = []
         for s in range(a.seeds):
             name = "mr_fold%d_s%d" % (k, s)
-            va, ep, best, sec, v = train(cur, name, k, params, seed=1 + s)
-            val_acc.append(100 * va)
+            va, ep, best, sec, v = train(cur, name, k, params, seed=1 + s, ids=ids)
+            train_sec.append(sec)
             names.append(name)
         acc = test_accuracy(cur, names, k)
-        nb = mnb_fold(rows, fold, k)
+        train(cur, "mr_path", k, dict(params, epochs=1, learning_rate=1e-9), seed=1, ids=ids)
+        path = test_accuracy(cur, ["mr_path"], k)
+        tr = ids if ids is not None else [i for i in range(len(rows)) if fold[i] != k]
+        te = [i for i in range(len(rows)) if fold[i] == k]
+        texts, labels = [rows[i][0] for i in tr], [int(rows[i][1]) for i in tr]
+        truth = [int(rows[i][1]) for i in te]
+        nb = 100.0 * sum(int(p == t) for p, t in zip(
+            text_baselines.mnb(texts, labels, [rows[i][0] for i in te]), truth)) / len(te)
+        svm = 100.0 * sum(int(p == t) for p, t in zip(
+            text_baselines.nbsvm(texts, labels, [rows[i][0] for i in te]), truth)) / len(te)
         rnn_acc.append(acc)
+        path_acc.append(path)
         mnb_acc.append(nb)
-        print("fold %d: rnn_ext %.2f (validation %.2f, best epoch %d/%d, vocabulary %d, %.0fs)  MNB %.2f"
-              % (k, acc, 100 * va, best, ep, v, sec, nb), flush=True)
+        svm_acc.append(svm)
+        print("fold %d: rnn_ext %.2f (validation %.2f, best epoch %d/%d, vocabulary %d, %.0fs)  "
+              "n-gram path alone %.2f  MNB %.2f  NBSVM %.2f"
+              % (k, acc, 100 * va, best, ep, v, sec, path, nb, svm), flush=True)
 
     def summary(v):
         return "%.2f" % statistics.mean(v) + (" +- %.2f" % statistics.stdev(v) if len(v) > 1 else "")
 
     print("\nMR accuracy (%%), mean over %d fold%s:" % (a.folds, "s" if a.folds > 1 else ""))
     print("  %-34s %s" % ("rnn_ext %s x%d (this run)" % (a.config, a.seeds), summary(rnn_acc)))
+    print("  %-34s %s" % ("rnn_ext n-gram path alone", summary(path_acc)))
     print("  %-34s %s" % ("MNB uni+bigrams (this run)", summary(mnb_acc)))
+    print("  %-34s %s" % ("NBSVM uni+bigrams (this run)", summary(svm_acc)))
     for label, v in PUBLISHED:
         print("  %-34s %.1f  (published, 10-fold)" % (label, v))
-    print("training + scoring time: %.0fs" % (time.time() - t_start))
+    print("training time per model: %.0fs mean; whole run %.0fs" %
+          (statistics.mean(train_sec), time.time() - t_start))
 
-    rate = throughput(cur, "mr_fold0_s0")
+    # scoring speed, side by side: the same network without the n-gram path
+    train(cur, "mr_plain", 0, dict(params, ngram_order=0), seed=1,
+          ids=train_ids(fold, 0, a.train_size) if a.train_size else None)
+    rates = throughput(cur, ["mr_fold0_s0", "mr_plain"])
     cur.execute("SELECT count(*) FROM mr")
-    print("scoring throughput: SELECT rnn.sentiment(...) over %d rows: %.0f rows/s (1 backend, "
-          "rnn.blas_threads = %d)" % (cur.fetchone()[0], rate, a.threads))
+    n = cur.fetchone()[0]
+    for m, label in (("mr_fold0_s0", "with the n-gram path"), ("mr_plain", "network alone (ngram_order => 0)")):
+        print("scoring: SELECT rnn.sentiment(...) over %d rows, %s: %.0f rows/s, %.1f ms CPU per "
+              "1,000 rows (1 backend, rnn.blas_threads = %d)" % (n, label, rates[m][0], rates[m][1], a.threads))
+    print("scoring cost of the n-gram path: %+.1f%% backend CPU" %
+          (100.0 * (rates["mr_fold0_s0"][1] / rates["mr_plain"][1] - 1)))
+    cur.execute("SELECT rnn.drop_model('mr_plain')")
     for k in range(a.folds):
         for s in range(a.seeds):
             cur.execute("SELECT rnn.drop_model(%s)", ("mr_fold%d_s%d" % (k, s),))
+    cur.execute("SELECT rnn.drop_model('mr_path')")
 
 
 if __name__ == "__main__":

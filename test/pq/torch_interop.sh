@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # test/pq/torch_interop.sh -- scripts/rnn_torch.py against the server:
 #
-#   1. a classifier trained in SQL (bidirectional GRU, max pooling) exported
+#   1. a classifier trained in SQL (bidirectional GRU, max pooling, the
+#      n-gram path of the defaults) exported
 #      with rnn.export_model and loaded in PyTorch gives the same
 #      P(positive) as rnn.sentiment, to 1e-5, on texts of vocabulary words
 #      (token ids from rnn.models.vocabulary, so no tokenizer is needed);
 #   2. a classifier built and trained a few Adam steps in PyTorch
-#      (unidirectional LSTM, mean pooling) and imported with
-#      rnn.import_model scores the same in SQL as in PyTorch, to 1e-5;
+#      (unidirectional LSTM, mean pooling, an n-gram path over some of the
+#      texts' bigrams) and imported with rnn.import_model scores the same in
+#      SQL as in PyTorch, to 1e-5;
 #   3. forecasters trained in SQL (3 series at different scales), exported
 #      with rnn.model_info as meta: `rnn_torch.py forecast` gives the same
 #      value, lo and hi as rnn.forecast for every series and step, within
@@ -110,10 +112,15 @@ import sys, importlib.util, torch
 spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
 rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
 torch.manual_seed(3)
-cfg = rt.full_config({"cell": "lstm", "vocab_size": int(sys.argv[3]), "embedding_dim": 5,
-                      "hidden_size": 7, "output_size": 2, "head": "classifier", "pooling": "mean"})
-net = rt.RnnNet(cfg)
 texts = [[int(t) for t in l.split("\t")[0].split(",")] for l in open(sys.argv[4])]
+# an n-gram path over every other bigram of the texts (the rest have no row)
+keys = sorted({a * (1 << 32) + b for ids in texts for a, b in zip(ids, ids[1:])})[::2]
+cfg = rt.full_config({"cell": "lstm", "vocab_size": int(sys.argv[3]), "embedding_dim": 5,
+                      "hidden_size": 7, "output_size": 2, "head": "classifier", "pooling": "mean",
+                      "ngram_order": 2, "ngram_bigrams": len(keys)})
+net = rt.RnnNet(cfg)
+net.ngram.keys.copy_(torch.tensor(keys, dtype=torch.int64))
+torch.nn.init.normal_(net.ngram.weight, std=0.2)
 opt = torch.optim.Adam(net.parameters(), lr=0.05)
 for step in range(5):                     # a few steps, one text at a time
     for k, ids in enumerate(texts):
