@@ -83,6 +83,10 @@ typedef struct RnnKernels
 	void		(*bias_input_grads) (float *db, float *db2, float *dw_ih, const float *dg,
 									 const float *x, size_t N, int GH, int I);
 
+	/* sig[i] = sigmoid(x[i]), th[i] = tanh(x[i]) as the cells compute them
+	 * (vmath.h), for the tests */
+	void		(*sigmoid_tanh) (float *sig, float *th, const float *x, size_t n);
+
 	/* sum of g[i]^2 over n floats, in double */
 	double		(*sum_squares) (const float *g, size_t n);
 

@@ -8,9 +8,9 @@
  *    unchanged;
  *  - on every path this CPU supports: the matrix-vector product and the
  *    small GEMM of the recurrent steps against double-precision references
- *    over shapes that exercise each register block and tail, Adam and the squared norm against double
- *    references, and a forward + backward of every cell against the
- *    generic path (the PyTorch fixtures in test_engine check one path per
+ *    over shapes that exercise each register block and tail, sigmoid and
+ *    tanh, Adam and the squared norm against double references, and a
+ *    forward + backward of every cell against the generic path (the PyTorch fixtures in test_engine check one path per
  *    run; this checks that all paths agree with each other in one run).
  *
  * Output: TAP.  test_isa --supported prints the paths this CPU runs.
@@ -227,6 +227,51 @@ test_gemm_small(const RnnKernels *k)
 		   "max error %.2g of sum|a b| (< 1e-6)", rnn_isa_name(k->isa), shapes, worst);
 }
 
+/* sigmoid and tanh (vmath.h) against double on [-100, 100] and near 0 */
+static void
+test_activations(const RnnKernels *k)
+{
+	enum
+	{
+		N = 200001
+	};
+	float	   *x = malloc(sizeof(float) * (N + 2000)),
+			   *sig = malloc(sizeof(float) * (N + 2000)),
+			   *th = malloc(sizeof(float) * (N + 2000));
+	double		err_sig = 0.0,
+				err_tanh = 0.0,
+				rel_tanh_small = 0.0;
+	int			n = 0;
+
+	for (int i = 0; i < N; i++)
+		x[n++] = -100.0f + 200.0f * i / (N - 1);
+	for (int i = 1; i <= 1000; i++)
+	{
+		x[n++] = 1e-6f * i;		/* tiny |x|: tanh must keep relative accuracy */
+		x[n++] = -7e-4f * i;
+	}
+	k->sigmoid_tanh(sig, th, x, n);
+	for (int i = 0; i < n; i++)
+	{
+		double		s = 1.0 / (1.0 + exp(-(double) x[i])),
+					t = tanh((double) x[i]);
+
+		if (!(fabs(sig[i] - s) <= err_sig))
+			err_sig = fabs(sig[i] - s);
+		if (!(fabs(th[i] - t) <= err_tanh))
+			err_tanh = fabs(th[i] - t);
+		if (fabs(x[i]) < 0.7 && x[i] != 0 && !(fabs(th[i] - t) / fabs(t) <= rel_tanh_small))
+			rel_tanh_small = fabs(th[i] - t) / fabs(t);
+	}
+	tap_ok(err_sig < 1e-6 && err_tanh < 1e-6 && rel_tanh_small < 1e-6,
+		   "%s: sigmoid, tanh on [-100, 100]: max abs error %.2g, %.2g (< 1e-6); "
+		   "tanh relative below |x| 0.7: %.2g", rnn_isa_name(k->isa), err_sig, err_tanh,
+		   rel_tanh_small);
+	free(x);
+	free(sig);
+	free(th);
+}
+
 static void
 test_optim_loops(const RnnKernels *k)
 {
@@ -429,6 +474,7 @@ main(int argc, char **argv)
 		}
 		test_matvec(rnn_kernels());
 		test_gemm_small(rnn_kernels());
+		test_activations(rnn_kernels());
 		test_optim_loops(rnn_kernels());
 		if (isa != RNN_ISA_GENERIC)
 			test_paths_agree(isa);
