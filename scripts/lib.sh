@@ -6,6 +6,10 @@
 PG_MAJOR=15
 # Debian packages the build, the tests and the demo need.
 RNN_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libopenblas-dev build-essential libpq-dev"
+# What building Citus from source needs besides those (test/citus; see
+# ../shared/vendor/README.md).
+CITUS_BUILD_PACKAGES="autoconf flex libcurl4-gnutls-dev libicu-dev libkrb5-dev liblz4-dev libpam0g-dev
+ libreadline-dev libselinux1-dev libssl-dev libxslt1-dev libzstd-dev uuid-dev"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -160,8 +160,8 @@ load_entry(const char *name, const RnnModelRow *row)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = Int64GetDatum(row->key.id);
-	ret = SPI_execute_with_args("SELECT weights, hyperparams, normalization, vocabulary, labels "
-								"FROM rnn.models WHERE id = $1",
+	ret = SPI_execute_with_args(psprintf("SELECT weights, hyperparams, normalization, vocabulary, labels "
+										 "FROM %s WHERE id = $1", rnn_models_read_relation()),
 								1, types, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,

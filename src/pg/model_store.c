@@ -2,8 +2,10 @@
  * model_store.c -- reading and writing rows of rnn.models through SPI.
  *
  * Everything runs with the caller's rights: row-level security on
- * rnn.models and its ownership trigger (see sql/rnn_ext--0.2.sql) decide
- * who may add a version under a name, so C code cannot bypass them.
+ * rnn.models and its ownership trigger (see sql/rnn_ext.sql) decide who
+ * may add a version under a name, so C code cannot bypass them.  Writes go
+ * to rnn.models; lookups read rnn_models_read_relation(), which on a Citus
+ * node is the local placement of rnn.models (model_placement.c).
  *
  * Versions: each store of a name inserts version max(version) + 1.  Two
  * sessions storing the same name at once are serialized by a transaction
@@ -110,13 +112,17 @@ rnn_store_model(const RnnStoreRequest *req, int64 *id)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not lock model name: SPI error %d", ret);
 
+	/*
+	 * INSERT ... SELECT rather than a VALUES list with a subquery: Citus
+	 * refuses subqueries in INSERT ... VALUES on a reference table.
+	 */
 	ret = SPI_execute_with_args("INSERT INTO rnn.models "
 								"(name, version, kind, cell, hyperparams, vocabulary, "
 								" normalization, labels, metrics, loss_curve, "
 								" source_relation, source_rows, weights) "
-								"VALUES ($1, (SELECT coalesce(pg_catalog.max(m.version), 0) + 1 "
-								"             FROM rnn.models m WHERE m.name = $1), "
-								"        $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+								"SELECT $1, coalesce(pg_catalog.max(m.version), 0) + 1, "
+								"       $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 "
+								"  FROM rnn.models m WHERE m.name = $1 "
 								"RETURNING id, version",
 								12, types, values, nulls, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
@@ -149,11 +155,12 @@ rnn_lookup_model(const char *name, int32 version, bool missing_ok, RnnModelRow *
 	values[1] = Int32GetDatum(version);
 
 	spi_connect_or_raise();
-	ret = SPI_execute_with_args(version > 0 ?
-								"SELECT id, xmin, version, kind FROM rnn.models "
-								"WHERE name = $1 AND version = $2" :
-								"SELECT id, xmin, version, kind FROM rnn.models "
-								"WHERE name = $1 ORDER BY deployed DESC, version DESC LIMIT 1",
+	ret = SPI_execute_with_args(psprintf(version > 0 ?
+										 "SELECT id, xmin, version, kind FROM %s "
+										 "WHERE name = $1 AND version = $2" :
+										 "SELECT id, xmin, version, kind FROM %s "
+										 "WHERE name = $1 ORDER BY deployed DESC, version DESC LIMIT 1",
+										 rnn_models_read_relation()),
 								version > 0 ? 2 : 1, types, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not look up model \"%s\": SPI error %d", name, ret);

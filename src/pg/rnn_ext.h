@@ -139,6 +139,14 @@ typedef struct RnnModelRow
 bool		rnn_lookup_model(const char *name, int32 version, bool missing_ok,
 							 RnnModelRow *row);
 
+/*
+ * The relation lookups read rnn.models rows from on this node, quoted:
+ * "rnn.models", or on Citus the local placement of rnn.models as a
+ * reference table (model_placement.c says why).  Call inside an SPI
+ * connection; the string lives until SPI_finish.
+ */
+const char *rnn_models_read_relation(void);
+
 /* Canonical spelling of a cell kind for the cell column. */
 const char *rnn_cell_name(RnnCellKind cell);
 

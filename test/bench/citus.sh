@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# test/bench/citus.sh -- pushed-down rnn.sentiment on Citus (1 and 2 workers)
+# against plain PostgreSQL on the same machine, and the one-time cost of a
+# model in a new worker backend.  Prints figures; asserts nothing.
+#
+#   test/bench/run citus [--rows N] [--repeat K]
+#
+# Needs Citus and rnn_ext installed (test/bench/run citus does both).  Data:
+# N rows (default 100,000) sampled from the MR sentences in
+# $RNN_DATA_DIR/mr; the model is a bidirectional GRU (embedding 128, hidden
+# 128, max pooling) over the MR vocabulary with untrained weights, as in
+# test/bench/scoring.py: throughput does not depend on the weights' values.
+#
+# Measured, each the median of K runs of
+#   SELECT count(rnn.sentiment('mr_gru', body)) FROM t
+# (the score of every row computed, one number returned):
+#   plain PostgreSQL, serial and with 2 parallel workers + leader;
+#   Citus, coordinator + 1 worker holding all 32 shards;
+#   Citus, coordinator + 2 workers, 16 shards each.
+# Citus runs with warm worker backends (the coordinator keeps its
+# connections) and with Citus's default connection caching.  Then: the
+# first rnn.sentiment call in a new backend on a worker (model lookup,
+# decode, vocabulary) against the second, and what it adds to a small
+# pushed-down query when the coordinator keeps 1 (the default) or 16
+# connections per worker open between queries.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../citus/cluster.bash"
+trap cluster_cleanup EXIT
+
+rows=100000
+repeat=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rows) rows=$2; shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
+        *) echo "usage: citus.sh [--rows N] [--repeat K]" >&2; exit 2 ;;
+    esac
+done
+data=${RNN_DATA_DIR:-$HERE/../../../shared/data}/mr
+[ -f "$data/rt-polarity.pos" ] || { echo "error: no MR data in $data" >&2; exit 1; }
+
+# median_ms NODE SETUP QUERY: in one session, SETUP, QUERY once to warm up
+# (the model cache of every backend it uses), then the median wall time of
+# $repeat runs of QUERY, in ms, as psql's \timing reports it.
+median_ms() {
+    local runs="" i
+    for i in $(seq 1 "$repeat"); do runs+="$3;"$'\n'; done
+    nq "$1" "$2
+$3;
+\\timing on
+$runs" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2 | sort -g | sed -n "$(( (repeat + 1) / 2 ))p"
+}
+rate() { awk -v r="$rows" -v ms="$1" 'BEGIN { printf "%d", r * 1000 / ms }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# --- nodes, data, model -----------------------------------------------------
+cluster_init
+node_create plain || exit 1
+for node in coord w1 w2; do node_create "$node" citus || exit 1; done
+citus_cluster coord w1 || exit 1
+
+LOAD="
+CREATE TABLE mr (body text);
+COPY mr FROM '$CLUSTER_DIR/mr.txt';
+CREATE TABLE t (id int, body text);
+INSERT INTO t SELECT g, m.body FROM generate_series(1, $rows) g
+  JOIN (SELECT row_number() OVER () AS n, body FROM mr) m ON m.n = 1 + (g::bigint * 7919) % (SELECT count(*) FROM mr);
+ALTER TABLE t SET (parallel_workers = 2);"
+# One file the servers read, in UTF-8 (the MR files are Windows-1252).
+iconv -f WINDOWS-1252 -t UTF-8 "$data/rt-polarity.pos" "$data/rt-polarity.neg" \
+    | sed 's/\\/\\\\/g' >"$CLUSTER_DIR/mr.txt"
+chmod 644 "$CLUSTER_DIR/mr.txt"
+MODEL="
+SELECT rnn.import_model('mr_gru',
+    rnn.untrained_weights(jsonb_build_object('cell', 'gru', 'bidirectional', true, 'vocab_size', cardinality(v.words),
+        'embedding_dim', 128, 'hidden_size', 128, 'output_size', 2, 'head', 'classifier', 'pooling', 'max'), 7),
+    'classifier',
+    jsonb_build_object('vocabulary', v.words, 'labels', '{neg,pos}'::text[],
+        'hyperparams', jsonb_build_object('tokens', 'word', 'max_tokens', 256)))
+  FROM (SELECT '{<pad>,<unk>}'::text[] || array_agg(w ORDER BY w) AS words
+          FROM (SELECT DISTINCT w FROM mr, regexp_split_to_table(body, '\s+') w WHERE w <> '') s) v;"
+nq plain "CREATE EXTENSION rnn_ext; $LOAD VACUUM ANALYZE t; $MODEL" >/dev/null || exit 1
+nq coord "CREATE EXTENSION rnn_ext;
+SET citus.enable_unsafe_triggers = on;
+SELECT create_reference_table('rnn.models');
+$LOAD
+SELECT create_distributed_table('t', 'id');
+SELECT truncate_local_data_after_distributing_table('t');
+$MODEL" >/dev/null || exit 1
+vocab=$(nq coord "SELECT cardinality(vocabulary) FROM rnn.models WHERE name = 'mr_gru'")
+words=$(nq plain "SELECT round(avg(cardinality(regexp_split_to_array(body, '\s+'))), 1) FROM t")
+
+echo "# rnn.sentiment over $rows MR-sampled rows ($words words a row), biGRU 128, vocabulary $vocab, 1 BLAS thread"
+echo "# $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+Q="SELECT count(rnn.sentiment('mr_gru', body)) FROM t"
+# Citus "warm": the coordinator keeps every connection it opened (16 a
+# worker at most, citus.max_adaptive_executor_pool_size), so the worker
+# backends of the warm-up query, with their decoded models, serve the
+# measured ones.  "default": it keeps one a worker, and each query opens
+# the others afresh, each decoding the model again (see below).
+WARM="SET citus.max_cached_conns_per_worker = 16;"
+serial=$(median_ms plain "SET max_parallel_workers_per_gather = 0;" "$Q")
+parallel=$(median_ms plain "SET max_parallel_workers_per_gather = 2;" "$Q")
+one=$(median_ms coord "$WARM" "$Q")
+one_cold=$(median_ms coord "" "$Q")
+echo "plain PostgreSQL, serial:                      $(rate "$serial") rows/s ($serial ms)"
+echo "plain PostgreSQL, 2 parallel workers + leader: $(rate "$parallel") rows/s ($parallel ms)"
+echo "Citus, 1 worker, 32 shards, warm backends:     $(rate "$one") rows/s ($one ms); default connection caching $(rate "$one_cold") rows/s"
+
+# A second worker, and a table whose 32 shards are spread over both.  (A
+# new node gets its copy of rnn.models from replicate_reference_tables, or
+# from the next create_distributed_table.)
+nq w2 "CREATE EXTENSION citus" >/dev/null || exit 1
+nq coord "SELECT citus_add_node('localhost', $(node_port w2));
+SELECT replicate_reference_tables('block_writes');
+CREATE TABLE t2 AS SELECT * FROM t;
+SELECT create_distributed_table('t2', 'id', colocate_with => 'none');
+SELECT truncate_local_data_after_distributing_table('t2');" >/dev/null || exit 1
+placement=$(nq coord "SELECT string_agg(n::text, '/' ORDER BY nodeport) FROM (SELECT nodeport, count(*) AS n FROM citus_shards WHERE table_name = 't2'::regclass GROUP BY nodeport) s")
+Q2="SELECT count(rnn.sentiment('mr_gru', body)) FROM t2"
+two=$(median_ms coord "$WARM" "$Q2")
+two_cold=$(median_ms coord "" "$Q2")
+echo "Citus, 2 workers, shards $placement, warm backends: $(rate "$two") rows/s ($two ms); default connection caching $(rate "$two_cold") rows/s"
+echo "# against plain serial: plain parallel $(ratio "$serial" "$parallel")x; Citus warm 1 worker $(ratio "$serial" "$one")x, 2 workers $(ratio "$serial" "$two")x; default caching 1 worker $(ratio "$serial" "$one_cold")x, 2 workers $(ratio "$serial" "$two_cold")x"
+
+# --- one-time cost per worker backend -------------------------------------
+# In a new backend on w1: load the library first (rnn.untrained_weights),
+# then time the first scoring call (lookup, decode of the weights, the
+# vocabulary's hash table) and a second one.
+first=()
+second=()
+for _ in $(seq 1 5); do
+    out=$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
+\\timing on
+SELECT rnn.sentiment('mr_gru', 'a fine film');
+SELECT rnn.sentiment('mr_gru', 'a fine film');" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2)
+    first+=("$(sed -n 1p <<<"$out")")
+    second+=("$(sed -n 2p <<<"$out")")
+done
+med() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
+bytes=$(nq coord "SELECT length(weights) FROM rnn.models WHERE name = 'mr_gru'")
+echo "first rnn.sentiment in a new worker backend: $(med "${first[@]}") ms; the next call $(med "${second[@]}") ms (model $bytes bytes; median of 5 backends)"
+
+# What it adds to a small pushed-down query: a query opens up to
+# citus.max_adaptive_executor_pool_size connections per worker, and by
+# default the coordinator keeps one per worker afterwards, so the others'
+# backends (and their decoded models) start afresh with the next query.
+nq coord "CREATE TABLE t_small AS SELECT * FROM t2 WHERE id <= 3200;
+SELECT create_distributed_table('t_small', 'id', colocate_with => 'none');
+SELECT truncate_local_data_after_distributing_table('t_small');" >/dev/null
+QS="SELECT count(rnn.sentiment('mr_gru', body)) FROM t_small"
+small_cold=$(median_ms coord "" "$QS")
+small_warm=$(median_ms coord "$WARM" "$QS")
+echo "3,200 rows on 2 workers, 32 tasks: $small_cold ms a query with citus.max_cached_conns_per_worker = 1 (the default), $small_warm ms with 16"
