@@ -65,7 +65,7 @@ MAGIC = b"RNNW"
 FORMAT_VERSION = 1
 HEADER_BYTES = 68
 CELLS = ["tanh", "gru", "lstm"]
-HEADS = ["regression", "classifier"]
+HEADS = ["regression", "classifier", "steps"]
 POOLINGS = ["last", "max", "mean"]
 FIELDS = ["cell", "num_layers", "bidirectional", "input_size", "vocab_size",
           "embedding_dim", "hidden_size", "output_size", "head", "pooling",
@@ -185,10 +185,15 @@ class RnnNet(nn.Module):
                                 cfg["ngram_order"])
                       if cfg.get("ngram_order", 0) > 0 else None)
 
-    def forward(self, x, skip=None):
+    def forward(self, x, skip=None, state=None):
         """x: (T, B) token ids or (T, B, input_size) floats, every sequence
         T steps long; skip: (B, skip_size) when the model has a skip path.
-        Returns the head outputs (B, output_size)."""
+        Returns the head outputs (B, output_size); for a per-step head
+        ("steps": language models and taggers) the logits at every step,
+        (T, B, output_size), from the initial state (h0 or (h0, c0)) when
+        given -- see steps()."""
+        if self.cfg["head"] == "steps":
+            return self.steps(x, state)[0]
         ids = x
         if self.embedding is not None:
             x = self.embedding(x)
@@ -209,6 +214,19 @@ class RnnNet(nn.Module):
         if self.ngram is not None:
             y = y + self.ngram(ids)
         return y
+
+
+    def steps(self, x, state=None):
+        """Per-step head: (logits (T, B, output_size), final state).  A
+        language model reads token ids starting from id 0 (<pad>, the text
+        boundary) and predicts the next token at every step; feeding a text
+        in pieces, each from the previous piece's state, gives the same
+        logits as feeding it whole (rnn.log_likelihood reads it that way).
+        A tagger's logits are the tags' at every token."""
+        if self.embedding is not None:
+            x = self.embedding(x)
+        out, state = self.rnn(x, state)
+        return self.head(out), state
 
 
 def decode_blob(blob):

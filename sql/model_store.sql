@@ -25,8 +25,9 @@ SELECT rnn.untrained_weights('[1, 2]');
 -- Importing stores a new version owned by the current role.
 SELECT rnn.import_model('temp_lstm', rnn.untrained_weights('{"cell": "lstm", "hidden_size": 8}', 1),
                         'forecaster',
-                        '{"hyperparams": {"window_size": 24}, "metrics": {"mse": 0.25},
-                          "normalization": {"mean": 10.5, "std": 2.0},
+                        '{"hyperparams": {"window_size": 24, "time_column": "ts", "value_column": "temp"},
+                          "metrics": {"mse": 0.25},
+                          "normalization": {"series": ["s1"], "mean": [10.5], "std": [2.0]},
                           "loss_curve": [0.9, 0.5, 0.3], "source_relation": "readings",
                           "source_rows": 1000}') AS version;
 SELECT rnn.import_model('temp_lstm', rnn.untrained_weights('{"cell": "lstm", "hidden_size": 8}', 2),
@@ -55,6 +56,20 @@ SELECT rnn.import_model('bad', rnn.untrained_weights('{}'), 'regressor');
 SELECT rnn.import_model('bad', rnn.untrained_weights('{}'), 'forecaster', '{"color": "red"}');
 SELECT rnn.import_model('bad', rnn.untrained_weights('{"head": "classifier", "output_size": 3}'),
                         'classifier', '{"labels": ["a", "b"]}');
+-- metadata is checked as scoring would check it (nothing of it is stored)
+SELECT rnn.import_model('bad', rnn.untrained_weights('{}'), 'forecaster', '{"normalization": 42}');
+SELECT rnn.import_model('bad', rnn.untrained_weights('{}'), 'forecaster', '{"hyperparams": [1, 2]}');
+SELECT rnn.import_model('bad', rnn.untrained_weights('{}'), 'forecaster',
+                        '{"hyperparams": {"window_size": 24}}');
+SELECT rnn.import_model('bad', rnn.untrained_weights('{}'), 'forecaster',
+                        '{"hyperparams": {"window_size": 24, "time_column": "ts", "value_column": "v"},
+                          "normalization": {"series": ["a", "b"], "mean": [1], "std": [1]}}');
+SELECT rnn.import_model('bad', rnn.untrained_weights('{"head": "classifier", "output_size": 2,
+                        "vocab_size": 4, "embedding_dim": 2}'), 'classifier', '{"labels": ["a", "b"]}');
+SELECT rnn.import_model('bad', rnn.untrained_weights('{"head": "classifier", "output_size": 2,
+                        "vocab_size": 4, "embedding_dim": 2}'), 'classifier',
+                        '{"labels": ["a", "b"], "vocabulary": ["<pad>", "<unk>", "x"]}');
+SELECT rnn.import_model('bad', rnn.untrained_weights('{}'), 'language_model');
 SELECT rnn.import_model('', rnn.untrained_weights('{}'), 'forecaster');
 SELECT rnn.import_model(NULL, rnn.untrained_weights('{}'), 'forecaster');
 SELECT count(*) AS nothing_stored FROM rnn.models WHERE name IN ('bad', '');

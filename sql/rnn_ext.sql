@@ -18,7 +18,7 @@ CREATE TABLE rnn.models (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name            text NOT NULL CHECK (name <> ''),
     version         int NOT NULL CHECK (version >= 1),
-    kind            text NOT NULL CHECK (kind IN ('forecaster', 'classifier')),
+    kind            text NOT NULL CHECK (kind IN ('forecaster', 'classifier', 'language_model', 'tagger')),
     cell            text,
     hyperparams     jsonb,
     vocabulary      text[],
@@ -177,9 +177,12 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION rnn.import_model(text, bytea, text, jsonb) IS
 'Checks a weights blob and stores it as the next version of a model owned '
-'by the current role; kind is forecaster or classifier. info may hold '
-'hyperparams, vocabulary, normalization, labels, metrics, loss_curve, '
-'source_relation and source_rows. Returns the new version.';
+'by the current role; kind is forecaster, classifier, language_model or tagger '
+'and must match the weights'' head. info may hold hyperparams, vocabulary, '
+'normalization, labels, metrics, loss_curve, source_relation and source_rows; '
+'when it holds scoring metadata (hyperparams, normalization, vocabulary, labels) '
+'that is checked as scoring checks it, and nothing is stored on an error. '
+'Returns the new version.';
 
 CREATE FUNCTION rnn.model_cache_stats(OUT models int, OUT bytes bigint,
                                       OUT calls bigint, OUT lookups bigint,
@@ -790,3 +793,153 @@ COMMENT ON FUNCTION rnn.predict_next_sfunc(internal, text, float8, text) IS
 'Transition function of rnn.predict_next(model, value, series)';
 COMMENT ON FUNCTION rnn.predict_next_final(internal) IS
 'Final function of rnn.predict_next: forecasts from the last window_size values; reads the state only, so window frames reuse it';
+
+-- ---------------------------------------------------------------------------
+-- Language models
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION rnn.train_language_model(
+    model_name text,
+    relation regclass,
+    text_column name,
+    tokens text DEFAULT 'char',
+    cell text DEFAULT 'lstm',
+    num_layers int DEFAULT 2,
+    embedding_dim int DEFAULT 64,
+    hidden_size int DEFAULT 256,
+    dropout float8 DEFAULT 0.1,
+    vocab_size int DEFAULT 20000,
+    min_count int DEFAULT 1,
+    epochs int DEFAULT 10,
+    batch_size int DEFAULT 32,
+    bptt int DEFAULT 64,
+    learning_rate float8 DEFAULT 0.002,
+    validation_fraction float8 DEFAULT 0.1,
+    patience int DEFAULT 3,
+    seed bigint DEFAULT 42,
+    clip_norm float8 DEFAULT 5,
+    max_seconds float8 DEFAULT 0,
+    OUT version int,
+    OUT train_loss float8,
+    OUT validation_loss float8,
+    OUT validation_perplexity float8,
+    OUT epochs_run int,
+    OUT best_epoch int,
+    OUT seconds float8,
+    OUT vocabulary_size int,
+    OUT train_tokens bigint,
+    OUT validation_tokens bigint)
+AS 'MODULE_PATHNAME', 'rnn_train_language_model'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION rnn.train_language_model(text, regclass, name, text, text, int, int, int,
+    float8, int, int, int, int, int, float8, float8, int, bigint, float8, float8) IS
+'Trains a character (tokens => ''char'', every character as it is) or word language model '
+'on the text column of a relation, read with the caller''s rights, and stores it as the '
+'next version of model_name (kind language_model). The texts, in a seeded random order, '
+'form one token stream; its last validation_fraction is held out and the vocabulary comes '
+'from the rest. Truncated backpropagation through time in chunks of bptt steps over '
+'batch_size parallel streams, the state carried between chunks; early stopping on the '
+'validation loss; max_seconds > 0 bounds the training time. Returns the losses in nats '
+'per token, the validation perplexity, epochs run, the best epoch, seconds, the '
+'vocabulary size and the tokens of each part.';
+
+CREATE FUNCTION rnn.generate(model text, prompt text DEFAULT '',
+                             max_tokens int DEFAULT 200, temperature float8 DEFAULT 1.0,
+                             top_k int DEFAULT 0, seed int DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'rnn_generate'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED COST 10000;
+
+COMMENT ON FUNCTION rnn.generate(text, text, int, float8, int, int) IS
+'Text sampled from a language model: the prompt followed by up to max_tokens (0 to 100000) '
+'tokens drawn from softmax(logits / temperature), from the top_k most likely when '
+'top_k > 0, until the model ends the text. The same seed gives the same text; a NULL seed '
+'a fresh one. NULL when the model, prompt or a knob is NULL.';
+
+CREATE FUNCTION rnn.log_likelihood(model text, body text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'rnn_log_likelihood'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+COMMENT ON FUNCTION rnn.log_likelihood(text, text) IS
+'Natural log of the probability of a text under a language model: the sum of '
+'log p(next token) over its tokens and its end.';
+
+CREATE FUNCTION rnn.perplexity(model text, body text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'rnn_perplexity'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+COMMENT ON FUNCTION rnn.perplexity(text, text) IS
+'exp(-log_likelihood / (tokens + 1)): how unusual a text is under a language model '
+'(1 for a text it predicts with certainty).';
+
+-- ---------------------------------------------------------------------------
+-- Taggers
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION rnn.train_tagger(
+    model_name text,
+    relation regclass,
+    tokens_column name,
+    tags_column name,
+    cell text DEFAULT 'lstm',
+    bidirectional boolean DEFAULT true,
+    num_layers int DEFAULT 1,
+    embedding_dim int DEFAULT 100,
+    hidden_size int DEFAULT 128,
+    dropout float8 DEFAULT 0.3,
+    vocab_size int DEFAULT 50000,
+    min_count int DEFAULT 1,
+    max_length int DEFAULT 256,
+    epochs int DEFAULT 20,
+    batch_size int DEFAULT 32,
+    learning_rate float8 DEFAULT 0.002,
+    validation_fraction float8 DEFAULT 0.1,
+    patience int DEFAULT 3,
+    seed bigint DEFAULT 42,
+    word_dropout float8 DEFAULT 0.1,
+    clip_norm float8 DEFAULT 5,
+    OUT version int,
+    OUT train_accuracy float8,
+    OUT validation_accuracy float8,
+    OUT train_loss float8,
+    OUT validation_loss float8,
+    OUT epochs_run int,
+    OUT best_epoch int,
+    OUT seconds float8,
+    OUT vocabulary_size int,
+    OUT tag_count int)
+AS 'MODULE_PATHNAME', 'rnn_train_tagger'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION rnn.train_tagger(text, regclass, name, name, text, boolean, int, int, int,
+    float8, int, int, int, int, int, float8, float8, int, bigint, float8, float8) IS
+'Trains a sequence tagger (one tag per token; a bidirectional LSTM by default) on rows of '
+'text[] tokens and text[] tags of the same length, read with the caller''s rights, and '
+'stores it as the next version of model_name (kind tagger). Rows with a NULL array or no '
+'tokens are skipped; arrays of different lengths or with NULL elements are an error naming '
+'the row. Holds out a seeded validation_fraction of the rows for early stopping; the '
+'vocabulary comes from the training rows. Returns token accuracy and loss on both parts, '
+'epochs run, the best epoch, seconds, the vocabulary size and the number of tags.';
+
+CREATE FUNCTION rnn.tag(model text, tokens text[],
+                        OUT "position" int, OUT token text, OUT tag text, OUT probability float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rnn_tag_tokens'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 20;
+
+COMMENT ON FUNCTION rnn.tag(text, text[]) IS
+'The most probable tag of every token of an array under a tagger, with its probability; '
+'position counts from 1 as in arrays.';
+
+CREATE FUNCTION rnn.tag(model text, body text,
+                        OUT "position" int, OUT token text, OUT tag text, OUT probability float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rnn_tag_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 20;
+
+COMMENT ON FUNCTION rnn.tag(text, text) IS
+'The most probable tag of every token of a text, tokenized as rnn.train_classifier does '
+'(lower-cased words, punctuation split off), with its probability.';

@@ -176,7 +176,7 @@ get_config(const uint8_t *p, RnnConfig *cfg)
 	int32_t		pooling = get_i32(p + 36);
 
 	if (cell < RNN_CELL_TANH || cell > RNN_CELL_LSTM ||
-		head < RNN_HEAD_REGRESSION || head > RNN_HEAD_CLASSIFIER ||
+		head < RNN_HEAD_REGRESSION || head > RNN_HEAD_STEPS ||
 		pooling < RNN_POOL_LAST || pooling > RNN_POOL_MEAN)
 		return RNN_ERR_CORRUPT;
 	memset(cfg, 0, sizeof(*cfg));

@@ -37,6 +37,13 @@ rnn_fit_defaults(RnnFitOptions *opt)
 /* ---------------------------------------------------------------------------
  * Batch buffers: one allocation, sized for the largest batch.
  */
+/* Labels: one a sequence, or one a packed row for a per-step head. */
+static size_t
+label_rows(const RnnConfig *cfg, int B, int T)
+{
+	return cfg->head == RNN_HEAD_STEPS ? (size_t) B * T : (size_t) B;
+}
+
 static size_t
 batchbuf_bytes(const RnnConfig *cfg, int B, int T)
 {
@@ -47,7 +54,7 @@ batchbuf_bytes(const RnnConfig *cfg, int B, int T)
 		sizeof(int32_t) * (cfg->vocab_size > 0 ? rows : 0) +
 		sizeof(float) * (size_t) B * cfg->skip_size +
 		sizeof(float) * (size_t) B * cfg->output_size +
-		sizeof(int) * B + sizeof(float) * B +
+		sizeof(int) * label_rows(cfg, B, T) + sizeof(float) * B +
 		sizeof(float) * (size_t) B * cfg->output_size;
 }
 
@@ -72,7 +79,7 @@ batchbuf_alloc(RnnBatchBuf *buf, const RnnConfig *cfg, int B, int T)
 	buf->targets = (float *) p;
 	p += sizeof(float) * (size_t) B * cfg->output_size;
 	buf->labels = (int *) p;
-	p += sizeof(int) * B;
+	p += sizeof(int) * label_rows(cfg, B, T);
 	buf->weights = (float *) p;
 	p += sizeof(float) * B;
 	buf->offsets = (float *) p;
@@ -150,9 +157,14 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 	if (st == RNN_OK && ds->use_offsets)
 		rnn_add_output_offsets(tr, buf->offsets);
 	if (st == RNN_OK)
-		st = cfg->head == RNN_HEAD_REGRESSION
-			? rnn_loss_mse(tr, buf->targets, loss)
-			: rnn_loss_xent(tr, buf->labels, ds->use_weights ? buf->weights : NULL, loss);
+	{
+		if (cfg->head == RNN_HEAD_STEPS)
+			st = rnn_loss_xent_steps(tr, (const int32_t *) buf->labels, loss, NULL);
+		else if (cfg->head == RNN_HEAD_REGRESSION)
+			st = rnn_loss_mse(tr, buf->targets, loss);
+		else
+			st = rnn_loss_xent(tr, buf->labels, ds->use_weights ? buf->weights : NULL, loss);
+	}
 	if (st != RNN_OK || !train)
 		return st;
 	rnn_zero_grad(tr);

@@ -63,7 +63,12 @@ rnn_infer(RnnInfer *inf, const RnnBatch *batch, float *outputs)
 	RnnStatus	st = rnn_forward(inf->tr, batch, 0, &out);
 
 	if (st == RNN_OK)
-		memcpy(outputs, out, sizeof(float) * (size_t) batch->B * inf->tr->cfg.output_size);
+	{
+		size_t		rows = inf->tr->cfg.head == RNN_HEAD_STEPS ? (size_t) inf->tr->pk.N
+			: (size_t) batch->B;
+
+		memcpy(outputs, out, sizeof(float) * rows * inf->tr->cfg.output_size);
+	}
 	return st;
 }
 

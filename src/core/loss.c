@@ -3,6 +3,7 @@
  * (accumulated in double) and writes d(loss)/d(outputs) for rnn_backward.
  */
 #include <math.h>
+#include <string.h>
 
 #include "network.h"
 
@@ -67,6 +68,56 @@ rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights, double *l
 			dz[c] = (float) (w * (exp((double) z[c] - lse) - (c == labels[b])) / wsum);
 	}
 	*loss = sum / wsum;
+	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
+}
+
+/*
+ * Per-step softmax cross-entropy of RNN_HEAD_STEPS over the N packed rows,
+ * mean over the rows whose target is >= 0 (ignore_index = -1).  The logits
+ * are overwritten by their gradient (d_outputs is the same buffer).
+ */
+RnnStatus
+rnn_loss_xent_steps(RnnTrainer *tr, const int32_t *targets, double *loss, int *counted)
+{
+	int			N = tr->pk.N;
+	int			C = tr->cfg.output_size;
+	int			n = 0;
+	double		sum = 0.0;
+
+	if (tr->cfg.head != RNN_HEAD_STEPS)
+		return RNN_ERR_INPUT;
+	for (int r = 0; r < N; r++)
+	{
+		if (targets[r] >= C)
+			return RNN_ERR_INPUT;
+		n += targets[r] >= 0;
+	}
+	for (int r = 0; r < N; r++)
+	{
+		float	   *z = tr->outputs + (size_t) r * C;
+		float		mx = z[0];
+		double		se = 0.0;
+		double		lse;
+
+		if (targets[r] < 0)
+		{
+			memset(z, 0, sizeof(float) * C);
+			continue;
+		}
+		for (int c = 1; c < C; c++)
+			if (z[c] > mx)
+				mx = z[c];
+		for (int c = 0; c < C; c++)
+			se += exp((double) z[c] - mx);
+		lse = mx + log(se);
+		sum += lse - z[targets[r]];
+		/* z[c] becomes (softmax_c - [c == target]) / n */
+		for (int c = 0; c < C; c++)
+			z[c] = (float) ((exp((double) z[c] - lse) - (c == targets[r])) / n);
+	}
+	*loss = n > 0 ? sum / n : 0.0;
+	if (counted)
+		*counted = n;
 	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
 }
 

@@ -65,13 +65,16 @@ rnn_config_validate(const RnnConfig *cfg, const char **why)
 		bad = "input_size";
 	else if (cfg->output_size < 1 || cfg->output_size > RNN_MAX_OUTPUT)
 		bad = "output_size";
-	else if (cfg->head != RNN_HEAD_REGRESSION && cfg->head != RNN_HEAD_CLASSIFIER)
+	else if (cfg->head != RNN_HEAD_REGRESSION && cfg->head != RNN_HEAD_CLASSIFIER &&
+			 cfg->head != RNN_HEAD_STEPS)
 		bad = "head";
-	else if (cfg->head == RNN_HEAD_CLASSIFIER && cfg->output_size < 2)
+	else if (cfg->head != RNN_HEAD_REGRESSION && cfg->output_size < 2)
 		bad = "output_size";
 	else if (cfg->pooling != RNN_POOL_LAST && cfg->pooling != RNN_POOL_MAX &&
 			 cfg->pooling != RNN_POOL_MEAN)
 		bad = "pooling";
+	else if (cfg->head == RNN_HEAD_STEPS && cfg->pooling != RNN_POOL_LAST)
+		bad = "pooling";		/* a per-step head pools nothing: one spelling */
 	else if (cfg->skip_size < 0 || cfg->skip_size > RNN_MAX_INPUT ||
 			 (cfg->skip_size > 0 && (cfg->head != RNN_HEAD_REGRESSION || cfg->vocab_size > 0)))
 		bad = "skip_size";

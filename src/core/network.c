@@ -62,8 +62,17 @@ layout(RnnTrainer *tr, const RnnConfig *cfg, int B, int T, int with_grads, char 
 	tr->scratch = TAKE_F((size_t) B * GH);
 	tr->pooled = TAKE_F((size_t) B * F);
 	tr->pool_arg = TAKE_I((size_t) B * F);
-	tr->outputs = TAKE_F((size_t) B * O);
-	tr->d_outputs = TAKE_F((size_t) B * O);
+	if (cfg->head == RNN_HEAD_STEPS)
+	{
+		/* (N, O) logits: the loss overwrites them with their gradient */
+		tr->outputs = TAKE_F(N * O);
+		tr->d_outputs = tr->outputs;
+	}
+	else
+	{
+		tr->outputs = TAKE_F((size_t) B * O);
+		tr->d_outputs = TAKE_F((size_t) B * O);
+	}
 	/* a narrow first-layer input: W_ih^T per direction, refreshed by every
 	 * forward, for the cells to form x . W_ih^T in the step (input_small.c) */
 	for (int d = 0; d < 2; d++)
@@ -75,7 +84,9 @@ layout(RnnTrainer *tr, const RnnConfig *cfg, int B, int T, int with_grads, char 
 		for (int l = 0; l < L; l++)
 		{
 			tr->layer_out[l] = TAKE_F(N * F);
-			tr->drop_mask[l] = l < L - 1 && cfg->dropout > 0 ? TAKE_F(N * F) : NULL;
+			/* between layers, and before a per-step head */
+			tr->drop_mask[l] = (l < L - 1 || cfg->head == RNN_HEAD_STEPS) && cfg->dropout > 0
+				? TAKE_F(N * F) : NULL;
 			for (int d = 0; d < dirs; d++)
 			{
 				RnnCellCache *c = &tr->cache[l][d];
@@ -133,7 +144,8 @@ shape_ok(const RnnConfig *cfg, int max_batch, int max_steps)
 	/* keep max_batch * max_steps * widest row far inside size_t and int */
 	double		rows = (double) max_batch * max_steps;
 	double		widest = (double) rnn_cell_gates(cfg->cell) * cfg->hidden_size +
-		rnn_feature_size(cfg) + cfg->embedding_dim;
+		rnn_feature_size(cfg) + cfg->embedding_dim +
+		(cfg->head == RNN_HEAD_STEPS ? cfg->output_size : 0);
 
 	return max_batch >= 1 && max_steps >= 1 && rows <= 1e9 && rows * widest <= 4e11;
 }
@@ -246,6 +258,13 @@ const float *
 rnn_trainer_top_output(RnnTrainer *tr)
 {
 	return tr->layer_out[tr->cfg.num_layers - 1];
+}
+
+void
+rnn_trainer_set_state(RnnTrainer *tr, const float *h0, const float *c0)
+{
+	tr->init_h = h0;
+	tr->init_c = c0;
 }
 
 const float *
@@ -694,6 +713,19 @@ rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training, const float **o
 		I = F;
 	}
 
+	if (cfg->head == RNN_HEAD_STEPS)
+	{
+		/* outputs (N, O) = top (N, F) . W^T + b: every step (dropout applied above) */
+		for (int r = 0; r < N; r++)
+			memcpy(tr->outputs + (size_t) r * O, p->head_b, sizeof(float) * O);
+		rnn_sgemm(0, 1, N, O, F, 1.0f, tr->layer_out[L - 1], F, p->head_w, F, 1.0f,
+				  tr->outputs, O);
+		tr->last_training = training;
+		if (outputs)
+			*outputs = tr->outputs;
+		return RNN_OK;
+	}
+
 	/* pooling over time, dropout before the head */
 	pool_forward(tr);
 	if (training && tr->pool_mask)
@@ -713,6 +745,31 @@ rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training, const float **o
 	return RNN_OK;
 }
 
+/* Pooled heads: d_outputs (B, O) -> head and skip gradients -> dy (N, F). */
+static void
+head_backward(RnnTrainer *tr, float *dy)
+{
+	const RnnConfig *cfg = &tr->cfg;
+	const RnnParams *p = &tr->model->p;
+	RnnParams  *dp = &tr->dp;
+	int			F = rnn_feature_size(cfg);
+	int			O = cfg->output_size;
+	int			B = tr->pk.B;
+
+	/* head */
+	rnn_sgemm(1, 0, O, F, B, 1.0f, tr->d_outputs, O, tr->pooled, F, 1.0f, dp->head_w, F);
+	add_colsum(dp->head_b, tr->d_outputs, (size_t) B, O);
+	if (cfg->skip_size > 0)
+		rnn_sgemm(1, 0, O, cfg->skip_size, B, 1.0f, tr->d_outputs, O,
+				  tr->batch.skip, cfg->skip_size, 1.0f, dp->skip_w, cfg->skip_size);
+	rnn_sgemm(0, 0, B, F, O, 1.0f, tr->d_outputs, O, p->head_w, F, 0.0f, tr->d_pooled, F);
+
+	/* dropout before the head, pooling */
+	if (tr->pool_mask)
+		mul_inplace(tr->d_pooled, tr->pool_mask, (size_t) B * F);
+	pool_backward(tr, dy);
+}
+
 RnnStatus
 rnn_backward(RnnTrainer *tr)
 {
@@ -723,7 +780,6 @@ rnn_backward(RnnTrainer *tr)
 	int			L = cfg->num_layers;
 	int			F = rnn_feature_size(cfg);
 	int			O = cfg->output_size;
-	int			B = tr->pk.B;
 	size_t		N = (size_t) tr->pk.N;
 	float	   *dy = tr->d_a,
 			   *dx = tr->d_b;
@@ -731,18 +787,19 @@ rnn_backward(RnnTrainer *tr)
 	if (!tr->last_training)
 		return RNN_ERR_INPUT;
 
-	/* head */
-	rnn_sgemm(1, 0, O, F, B, 1.0f, tr->d_outputs, O, tr->pooled, F, 1.0f, dp->head_w, F);
-	add_colsum(dp->head_b, tr->d_outputs, (size_t) B, O);
-	if (cfg->skip_size > 0)
-		rnn_sgemm(1, 0, O, cfg->skip_size, B, 1.0f, tr->d_outputs, O,
-				  batch->skip, cfg->skip_size, 1.0f, dp->skip_w, cfg->skip_size);
-	rnn_sgemm(0, 0, B, F, O, 1.0f, tr->d_outputs, O, p->head_w, F, 0.0f, tr->d_pooled, F);
+	if (cfg->head == RNN_HEAD_STEPS)
+	{
+		/* per-step head: dW (O, F) += dout^T (O, N) . top (N, F); dy (N, F) = dout . W */
+		const float *top = tr->layer_out[L - 1];
 
-	/* dropout before the head, pooling */
-	if (tr->pool_mask)
-		mul_inplace(tr->d_pooled, tr->pool_mask, (size_t) B * F);
-	pool_backward(tr, dy);
+		rnn_sgemm(1, 0, O, F, (int) N, 1.0f, tr->d_outputs, O, top, F, 1.0f, dp->head_w, F);
+		add_colsum(dp->head_b, tr->d_outputs, N, O);
+		rnn_sgemm(0, 0, (int) N, F, O, 1.0f, tr->d_outputs, O, p->head_w, F, 0.0f, dy, F);
+		if (tr->drop_mask[L - 1])
+			mul_inplace(dy, tr->drop_mask[L - 1], N * F);
+	}
+	else
+		head_backward(tr, dy);
 
 	/* recurrent layers, top to bottom */
 	for (int l = L - 1; l >= 0; l--)

@@ -135,7 +135,11 @@ typedef enum RnnCellKind
 typedef enum RnnHeadKind
 {
 	RNN_HEAD_REGRESSION = 0,	/* output_size values, MSE loss */
-	RNN_HEAD_CLASSIFIER = 1		/* output_size class logits, cross-entropy */
+	RNN_HEAD_CLASSIFIER = 1,	/* output_size class logits, cross-entropy */
+	RNN_HEAD_STEPS = 2			/* output_size logits at every step (language
+								 * model: the next token; tagger: the tag),
+								 * from the top layer's output at that step;
+								 * no pooling, per-step cross-entropy */
 } RnnHeadKind;
 
 typedef enum RnnPooling
@@ -307,7 +311,9 @@ void		rnn_trainer_free(RnnTrainer *tr);
 /*
  * Forward over a batch; training != 0 applies dropout and keeps the caches
  * that rnn_backward needs.  Returns the head outputs (B, O): regression
- * values or class logits, in batch order.
+ * values or class logits, in batch order; for RNN_HEAD_STEPS (N, O), one
+ * row of logits per packed row (step t of sequence b is row offsets[t] + b),
+ * so padding is never computed.
  */
 RnnStatus	rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training,
 						const float **outputs);
@@ -318,6 +324,25 @@ RnnStatus	rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training,
 RnnStatus	rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss);
 RnnStatus	rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights,
 						  double *loss);
+
+/*
+ * Per-step softmax cross-entropy (RNN_HEAD_STEPS): targets (N) packed like
+ * the inputs; a target < 0 is masked (no loss, no gradient).  Mean over the
+ * unmasked rows, as torch.nn.CrossEntropyLoss(ignore_index=-1); *counted
+ * (may be NULL) gets their number.  All rows masked: *loss = 0.
+ */
+RnnStatus	rnn_loss_xent_steps(RnnTrainer *tr, const int32_t *targets, double *loss,
+								int *counted);
+
+/*
+ * Start the next rnn_forward from states h0/c0 ((L*dirs, B, H), PyTorch
+ * layout; NULL = zeros), as rnn_infer_set_state does for inference.
+ * Gradients stop at h0/c0: truncated backpropagation through time, with the
+ * state carried from one chunk of a long sequence to the next.  The
+ * pointers are kept until changed; the caller owns the memory (it must not
+ * be the trainer's own h_n/c_n, which the forward overwrites).
+ */
+void		rnn_trainer_set_state(RnnTrainer *tr, const float *h0, const float *c0);
 
 /* outputs (B, O) += offsets (B, O) on the last forward, before a loss. */
 void		rnn_add_output_offsets(RnnTrainer *tr, const float *offsets);
@@ -361,7 +386,9 @@ typedef struct RnnBatchBuf
 	int32_t    *tokens;			/* (max_batch * max_steps) packed */
 	float	   *skip;			/* (max_batch, skip_size) */
 	float	   *targets;		/* (max_batch, output_size) regression */
-	int		   *labels;			/* (max_batch) classification */
+	int		   *labels;			/* (max_batch) classification; RNN_HEAD_STEPS:
+								 * (max_batch * max_steps) packed per-step
+								 * targets, < 0 masked */
 	float	   *weights;		/* (max_batch) per-example loss weight */
 	float	   *offsets;		/* (max_batch, output_size) added to the
 								 * outputs before the loss (use_offsets) */
@@ -437,6 +464,55 @@ RnnStatus	rnn_evaluate_loss(RnnModel *model, const RnnDataset *ds, int first,
 							  int count, int batch_size, double *loss);
 
 /* ---------------------------------------------------------------------------
+ * Language models over a token stream (fit_stream.c): truncated BPTT.
+ *
+ * The stream (texts back to back, each preceded by a separator token) is
+ * cut into batch_size parallel streams of equal length, read in chunks of
+ * bptt steps; the input at step t is token t, the target token t + 1.  The
+ * state after a chunk is where the next chunk of the same stream starts
+ * (gradients stop there), so a model learns dependencies longer than a
+ * chunk from a text of any length at the memory of one chunk.  Each epoch
+ * starts from zero states at a seeded random offset in [0, bptt), so chunk
+ * boundaries move between epochs.  Validation reads its own stream the same
+ * way (no dropout) and reports the mean negative log-likelihood per
+ * predicted token.  Early stopping restores the best epoch's weights.
+ */
+typedef struct RnnStreamOptions
+{
+	int			epochs;
+	int			batch_size;		/* parallel streams */
+	int			bptt;			/* steps per chunk */
+	int			patience;		/* epochs without improvement; 0 = never */
+	double		max_seconds;	/* > 0: stop once training has run this long
+								 * (the epoch in progress ends there and is
+								 * validated) */
+	uint64_t	seed;
+	RnnOptimConfig optim;
+	void	   *cb_ctx;
+	void		(*on_batch) (void *cb_ctx);
+	int			(*on_epoch) (void *cb_ctx, const RnnEpochReport *report);
+} RnnStreamOptions;
+
+void		rnn_stream_defaults(RnnStreamOptions *opt);
+
+/* Bytes rnn_fit_stream allocates besides the model, for memory limits. */
+size_t		rnn_fit_stream_memory(const RnnConfig *cfg, int batch_size, int bptt);
+
+/* train (n_train tokens, >= 2) and valid (n_valid, 0 or >= 2) stay with the
+ * caller; every id must be < vocab_size. */
+RnnStatus	rnn_fit_stream(RnnModel *model, const int32_t *train, size_t n_train,
+						   const int32_t *valid, size_t n_valid,
+						   const RnnStreamOptions *opt, RnnFitResult *result);
+
+/*
+ * Sum of -log p(token t+1 | tokens 0..t) over the stream (n >= 2), read as
+ * batch_size parallel streams in chunks of bptt steps, and the number of
+ * predictions (*count; tokens past the last full stream are not scored).
+ */
+RnnStatus	rnn_stream_nll(RnnModel *model, const int32_t *tokens, size_t n,
+						   int batch_size, int bptt, double *nll, size_t *count);
+
+/* ---------------------------------------------------------------------------
  * Inference without training buffers (infer.c).
  */
 typedef struct RnnInfer RnnInfer;
@@ -445,7 +521,7 @@ RnnStatus	rnn_infer_create(RnnInfer **out, const RnnModel *model,
 							 int max_batch, int max_steps);
 void		rnn_infer_free(RnnInfer *inf);
 
-/* outputs (B, O) as in rnn_forward(training = 0). */
+/* outputs (B, O), or (N, O) for RNN_HEAD_STEPS, as in rnn_forward(training = 0). */
 RnnStatus	rnn_infer(RnnInfer *inf, const RnnBatch *batch, float *outputs);
 
 /*

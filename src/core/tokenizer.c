@@ -45,13 +45,15 @@ rnn_tok_mode_from_name(const char *name)
 		return RNN_TOK_WORD;
 	if (strcmp(name, "char") == 0)
 		return RNN_TOK_CHAR;
+	if (strcmp(name, "char_exact") == 0)
+		return RNN_TOK_CHAR_EXACT;
 	return -1;
 }
 
 const char *
 rnn_tok_mode_name(RnnTokMode mode)
 {
-	return mode == RNN_TOK_CHAR ? "char" : "word";
+	return mode == RNN_TOK_CHAR ? "char" : mode == RNN_TOK_CHAR_EXACT ? "char_exact" : "word";
 }
 
 /* ---------------------------------------------------------------------------
@@ -361,6 +363,12 @@ scanner_init(Scanner *sc, const char *text, size_t len, RnnTokMode mode)
 }
 
 static int
+mode_valid(RnnTokMode mode)
+{
+	return mode == RNN_TOK_WORD || mode == RNN_TOK_CHAR || mode == RNN_TOK_CHAR_EXACT;
+}
+
+static int
 is_apostrophe_or_hyphen(uint32_t c)
 {
 	return c == '\'' || c == '-' || c == 0x2018 || c == 0x2019;
@@ -384,6 +392,17 @@ scanner_next(Scanner *sc, Token *tok)
 		if (start >= len)
 			return 0;
 		c = utf8_decode(s, len, &next);
+		if (sc->mode == RNN_TOK_CHAR_EXACT)
+		{
+			/* every code point but NUL, as it is */
+			sc->pos = next;
+			if (c == 0)
+				continue;
+			tok->start = start;
+			tok->end = next;
+			tok->space = 0;
+			return 1;
+		}
 		cls = cp_class(c);
 		if (cls == CP_IGNORE)
 		{
@@ -476,6 +495,13 @@ token_normalize(const Scanner *sc, const Token *tok, uint8_t *out, size_t cap)
 		out[0] = ' ';
 		return 1;
 	}
+	if (sc->mode == RNN_TOK_CHAR_EXACT)
+	{
+		if (tok->end - tok->start > cap)
+			return SIZE_MAX;
+		memcpy(out, sc->s + tok->start, tok->end - tok->start);
+		return tok->end - tok->start;
+	}
 	while (pos < tok->end)
 	{
 		uint8_t		buf[4];
@@ -565,7 +591,7 @@ rnn_tokenize(const char *text, size_t len, RnnTokMode mode,
 		*n_tokens = 0;
 	if (n_total)
 		*n_total = 0;
-	if (n_tokens == NULL || (mode != RNN_TOK_WORD && mode != RNN_TOK_CHAR) ||
+	if (n_tokens == NULL || !mode_valid(mode) ||
 		(max_tokens > 0 && (spans == NULL || (norm == NULL && len > 0))))
 		return RNN_TOK_INVALID_ARG;
 	st = check_text(text, len, err_offset);
@@ -665,7 +691,7 @@ rnn_vocab_builder_create(RnnVocabBuilder **out, RnnTokMode mode)
 {
 	RnnVocabBuilder *b;
 
-	if (out == NULL || (mode != RNN_TOK_WORD && mode != RNN_TOK_CHAR))
+	if (out == NULL || !mode_valid(mode))
 		return RNN_TOK_INVALID_ARG;
 	*out = NULL;
 	b = rnn_alloc(sizeof(*b));
@@ -772,6 +798,53 @@ builder_count(RnnVocabBuilder *b, const uint8_t *tok, size_t n)
 	if (b->used * 10 > b->cap * 7)
 		return builder_grow_slots(b);
 	return RNN_TOK_OK;
+}
+
+RnnTokStatus
+rnn_token_normalize(const char *token, size_t len, char *out, size_t cap, size_t *out_len,
+					size_t *err_offset)
+{
+	Scanner		sc;
+	Token		tok;
+	RnnTokStatus st;
+	size_t		n;
+
+	if (out_len == NULL || (out == NULL && cap > 0))
+		return RNN_TOK_INVALID_ARG;
+	*out_len = 0;
+	st = check_text(token, len, err_offset);
+	if (st != RNN_TOK_OK)
+		return st;
+	/* the word-mode normalization of one span covering the whole token */
+	scanner_init(&sc, token, len, RNN_TOK_WORD);
+	tok.start = 0;
+	tok.end = len;
+	tok.space = 0;
+	n = token_normalize(&sc, &tok, (uint8_t *) out, cap);
+	if (n == SIZE_MAX)
+		return RNN_TOK_TOO_LONG;
+	*out_len = n;
+	return RNN_TOK_OK;
+}
+
+RnnTokStatus
+rnn_vocab_builder_add_token(RnnVocabBuilder *b, const char *token, size_t len,
+							size_t *err_offset)
+{
+	char		buf[RNN_TOKEN_MAX_BYTES];
+	size_t		n = 0;
+	RnnTokStatus st;
+
+	if (b == NULL)
+		return RNN_TOK_INVALID_ARG;
+	st = rnn_token_normalize(token, len, buf, sizeof(buf), &n, err_offset);
+	if (st == RNN_TOK_TOO_LONG && len <= RNN_TOKENIZER_MAX_BYTES)
+		st = RNN_TOK_OK;		/* too long for a vocabulary: counted, not kept */
+	else if (st == RNN_TOK_OK && n > 0)
+		st = builder_count(b, (const uint8_t *) buf, n);
+	if (st == RNN_TOK_OK)
+		b->n_tokens++;
+	return st;
 }
 
 RnnTokStatus
@@ -1010,7 +1083,7 @@ rnn_vocab_from_strings(RnnVocab **out, RnnTokMode mode,
 	if (out == NULL)
 		return RNN_TOK_INVALID_ARG;
 	*out = NULL;
-	if ((mode != RNN_TOK_WORD && mode != RNN_TOK_CHAR) || tokens == NULL)
+	if (!mode_valid(mode) || tokens == NULL)
 		return RNN_TOK_INVALID_ARG;
 	if (n < 2 || n > RNN_MAX_VOCAB)
 	{

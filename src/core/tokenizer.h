@@ -50,6 +50,11 @@
  * normalization, except that each run of whitespace/control characters
  * becomes one " " token and leading/trailing whitespace is dropped.
  *
+ * Exact char mode (RNN_TOK_CHAR_EXACT), for language models that must give
+ * back the text they read: every code point is a token as it is -- case,
+ * whitespace, newlines, control and format characters kept -- except NUL,
+ * which is dropped.  No normalization at all.
+ *
  * Cut to max_tokens: when a text has more tokens than max_tokens, the first
  * max_tokens / 4 tokens and the last max_tokens - max_tokens / 4 tokens are
  * kept (head + tail).  Reviews tend to state the verdict at the end, a
@@ -99,12 +104,13 @@ typedef enum RnnTokStatus
 typedef enum RnnTokMode
 {
 	RNN_TOK_WORD = 0,
-	RNN_TOK_CHAR = 1
+	RNN_TOK_CHAR = 1,
+	RNN_TOK_CHAR_EXACT = 2		/* every code point as it is (language models) */
 } RnnTokMode;
 
 const char *rnn_tok_status_message(RnnTokStatus status);
 
-/* Parse "word"/"char" (exact, lower case); returns -1 when unknown. */
+/* Parse "word"/"char"/"char_exact" (exact, lower case); -1 when unknown. */
 int			rnn_tok_mode_from_name(const char *name);
 const char *rnn_tok_mode_name(RnnTokMode mode);
 
@@ -160,6 +166,24 @@ void		rnn_vocab_builder_free(RnnVocabBuilder *b);
  */
 RnnTokStatus rnn_vocab_builder_add(RnnVocabBuilder *b, const char *text,
 								   size_t len, size_t *err_offset);
+
+/*
+ * Counts one given token as a whole, not split (a tagger's tokens come
+ * split already), normalized as rnn_token_normalize does.  An empty
+ * normalization (only format characters) is counted in n_tokens only.
+ */
+RnnTokStatus rnn_vocab_builder_add_token(RnnVocabBuilder *b, const char *token,
+										 size_t len, size_t *err_offset);
+
+/*
+ * The normalization of one whole token, code point by code point as in
+ * word mode (lower-casing table, typographic quotes, format characters
+ * dropped), with nothing split off or dropped as a separator: "U.S." is
+ * "u.s.".  Writes *out_len bytes (<= len) to out (capacity cap);
+ * RNN_TOK_TOO_LONG when they do not fit.  rnn_vocab_lookup then finds it.
+ */
+RnnTokStatus rnn_token_normalize(const char *token, size_t len, char *out, size_t cap,
+								 size_t *out_len, size_t *err_offset);
 
 /*
  * Distinct tokens counted so far, and all token occurrences (including those

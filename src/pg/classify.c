@@ -293,6 +293,12 @@ build_classifier(RnnCachedModel *entry)
 	return clf;
 }
 
+void
+rnn_classifier_check(RnnCachedModel *entry)
+{
+	build_classifier(entry);	/* in a context under entry->cxt */
+}
+
 RnnClassifier *
 rnn_classifier_get(FunctionCallInfo fcinfo, const char *name, RnnCachedModel **entry_out)
 {
@@ -302,7 +308,10 @@ rnn_classifier_get(FunctionCallInfo fcinfo, const char *name, RnnCachedModel **e
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s, not a classifier", name, entry->kind),
-				 errhint("Score forecasters with rnn.forecast() or rnn.predict_next().")));
+				 errhint("%s", strcmp(entry->kind, RNN_KIND_FORECASTER) == 0 ?
+						 "Score forecasters with rnn.forecast() or rnn.predict_next()." :
+						 strcmp(entry->kind, "tagger") == 0 ? "Tag texts with rnn.tag()." :
+						 "Score language models with rnn.perplexity() or rnn.generate().")));
 	if (entry->aux == NULL)
 		entry->aux = build_classifier(entry);
 	else if (((RnnClassifier *) entry->aux)->magic != RNN_CLASSIFIER_MAGIC)

@@ -71,6 +71,12 @@ RnnClassifier *rnn_classifier_get(FunctionCallInfo fcinfo, const char *name,
 								  RnnCachedModel **entry_out);
 
 /*
+ * Build (and drop) the scoring state of entry as rnn_classifier_get would:
+ * raises what scoring would raise on its metadata (rnn.import_model).
+ */
+void		rnn_classifier_check(RnnCachedModel *entry);
+
+/*
  * Class probabilities of one text (server encoding, len bytes) into probs
  * (n_classes).  Returns the number of tokens scored (0: the prior).
  */

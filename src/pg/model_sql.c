@@ -17,9 +17,13 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "rnn_ext.h"
+#include "classify.h"
+#include "forecast.h"
+#include "text_model.h"
 
 /* ---------------------------------------------------------------------------
  * Configuration <-> JSON
@@ -27,7 +31,8 @@
 static const char *
 head_name(RnnHeadKind head)
 {
-	return head == RNN_HEAD_CLASSIFIER ? "classifier" : "regression";
+	return head == RNN_HEAD_CLASSIFIER ? "classifier" :
+		head == RNN_HEAD_STEPS ? "steps" : "regression";
 }
 
 static const char *
@@ -190,8 +195,10 @@ parse_config(Jsonb *json, RnnConfig *cfg)
 				cfg->head = RNN_HEAD_REGRESSION;
 			else if (strcmp(s, "classifier") == 0)
 				cfg->head = RNN_HEAD_CLASSIFIER;
+			else if (strcmp(s, "steps") == 0)
+				cfg->head = RNN_HEAD_STEPS;
 			else
-				config_error(key, psprintf("Head \"%s\" is not one of regression, classifier.", s));
+				config_error(key, psprintf("Head \"%s\" is not one of regression, classifier, steps.", s));
 		}
 		else if (strcmp(key, "pooling") == 0)
 		{
@@ -336,11 +343,20 @@ rnn_model_config(PG_FUNCTION_ARGS)
  * Notes:
  *  1. The blob is decoded and checked before anything is stored.
  *  2. kind must match the blob's head: forecaster <-> regression,
- *     classifier <-> classifier.
+ *     classifier <-> classifier, language_model and tagger <-> steps.
  *  3. info may hold hyperparams, normalization, metrics, loss_curve (JSON),
  *     vocabulary and labels (arrays of strings), source_relation (string)
  *     and source_rows (integer); labels must name every class.
- *  4. Returns the new version; earlier versions stay.
+ *  4. Metadata is checked as strictly as the weights: hyperparams,
+ *     normalization and metrics must be JSON objects, loss_curve an array
+ *     or object; and when any of hyperparams, normalization, vocabulary or
+ *     labels is given, the model's scoring state is built from them exactly
+ *     as scoring would build it (fc_model_info for a forecaster, the
+ *     vocabulary and labels of a classifier, language model or tagger), so
+ *     metadata that scoring would refuse is refused now and nothing is
+ *     stored.  Weights alone (no such keys) are stored as before: such a
+ *     model can be exported and inspected, and scoring says what it lacks.
+ *  5. Returns the new version; earlier versions stay.
  */
 static const char *const import_keys[] = {
 	"hyperparams", "vocabulary", "normalization", "labels", "metrics",
@@ -385,6 +401,85 @@ check_import_keys(Jsonb *info)
 	}
 }
 
+/* The head a kind's weights have; -1 for an unknown kind. */
+static int
+kind_head(const char *kind)
+{
+	if (strcmp(kind, RNN_KIND_FORECASTER) == 0)
+		return RNN_HEAD_REGRESSION;
+	if (strcmp(kind, RNN_KIND_CLASSIFIER) == 0)
+		return RNN_HEAD_CLASSIFIER;
+	if (strcmp(kind, RNN_KIND_LANGUAGE_MODEL) == 0 || strcmp(kind, RNN_KIND_TAGGER) == 0)
+		return RNN_HEAD_STEPS;
+	return -1;
+}
+
+/* hyperparams, normalization, metrics: objects; loss_curve: array or object. */
+static void
+check_import_shapes(Jsonb *info)
+{
+	static const char *const keys[] = {"hyperparams", "normalization", "metrics", "loss_curve"};
+
+	for (int i = 0; i < lengthof(keys); i++)
+	{
+		JsonbValue	k,
+				   *v;
+		bool		ok;
+
+		k.type = jbvString;
+		k.val.string.val = (char *) keys[i];
+		k.val.string.len = strlen(keys[i]);
+		v = findJsonbValueFromContainer(&info->root, JB_FOBJECT, &k);
+		if (v == NULL || v->type == jbvNull)
+			continue;
+		ok = v->type == jbvBinary &&
+			(JsonContainerIsObject(v->val.binary.data) ||
+			 (i == 3 && JsonContainerIsArray(v->val.binary.data)));
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model info \"%s\" must be a JSON %s", keys[i],
+							i == 3 ? "array or object" : "object"),
+					 errhint("rnn.model_info(name) shows the shape a stored model has.")));
+	}
+}
+
+/*
+ * Build the scoring state of the model to be imported from the metadata
+ * given, as scoring will: a fake cache entry in a context of its own,
+ * deleted afterwards.  Raises what scoring would raise.
+ */
+static void
+check_import_metadata(const char *name, const char *kind, RnnModel *model,
+					  const RnnStoreRequest *req)
+{
+	RnnCachedModel entry;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn_ext import check",
+											  ALLOCSET_SMALL_SIZES);
+
+	memset(&entry, 0, sizeof(entry));
+	entry.name = (char *) name;
+	strlcpy(entry.kind, kind, sizeof(entry.kind));
+	entry.cxt = cxt;
+	entry.model = model;
+	/* values from a tuple may have short varlena headers: unpack */
+	entry.hyperparams = req->hyperparams ?
+		DatumGetJsonbP(PointerGetDatum(req->hyperparams)) : NULL;
+	entry.normalization = req->normalization ?
+		DatumGetJsonbP(PointerGetDatum(req->normalization)) : NULL;
+	entry.vocabulary = req->vocabulary;
+	entry.labels = req->labels;
+	if (strcmp(kind, RNN_KIND_FORECASTER) == 0)
+		fc_model_info(&entry);
+	else if (strcmp(kind, RNN_KIND_CLASSIFIER) == 0)
+		rnn_classifier_check(&entry);
+	else if (strcmp(kind, RNN_KIND_LANGUAGE_MODEL) == 0)
+		rnn_lm_check(&entry);
+	else
+		rnn_tagger_check(&entry);
+	MemoryContextDelete(cxt);
+}
+
 PG_FUNCTION_INFO_V1(rnn_import_model);
 Datum
 rnn_import_model(PG_FUNCTION_ARGS)
@@ -416,21 +511,22 @@ rnn_import_model(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
 	rnn_check_model_name(name);
-	if (strcmp(kind, RNN_KIND_FORECASTER) != 0 && strcmp(kind, RNN_KIND_CLASSIFIER) != 0)
+	if (kind_head(kind) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model kind \"%s\"", kind),
-				 errhint("Use \"forecaster\" or \"classifier\".")));
+				 errhint("Use \"forecaster\", \"classifier\", \"language_model\" or \"tagger\".")));
 
 	model = rnn_decode_or_raise(weights,
 								psprintf("could not import model \"%s\"", name));
 
-	if ((model->cfg.head == RNN_HEAD_CLASSIFIER) != (strcmp(kind, RNN_KIND_CLASSIFIER) == 0))
+	if ((int) model->cfg.head != kind_head(kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model kind \"%s\" does not match the weights", kind),
 				 errdetail("The weights have a %s head.", head_name(model->cfg.head)),
-				 errhint("A regression head is a \"forecaster\", a classifier head a \"classifier\".")));
+				 errhint("A regression head is a \"forecaster\", a classifier head a \"classifier\", "
+						 "a steps head a \"language_model\" or a \"tagger\".")));
 
 	memset(&req, 0, sizeof(req));
 	req.name = name;
@@ -442,6 +538,7 @@ rnn_import_model(PG_FUNCTION_ARGS)
 	if (info != NULL)
 	{
 		check_import_keys(info);
+		check_import_shapes(info);
 
 		/* Let SQL convert the JSON values to the column types. */
 		caller_cxt = CurrentMemoryContext;
@@ -500,6 +597,8 @@ rnn_import_model(PG_FUNCTION_ARGS)
 					 errhint("Give one label per class, in class order.")));
 	}
 
+	if (req.hyperparams || req.normalization || req.vocabulary || req.labels)
+		check_import_metadata(name, kind, model, &req);
 	version = rnn_store_model(&req, NULL);
 	rnn_model_free(model);
 	PG_RETURN_INT32(version);

@@ -26,6 +26,25 @@
 #define FETCH_ROWS 1000
 
 /* ---------------------------------------------------------------------------
+ * Arguments
+ */
+void
+rnn_require_args(FunctionCallInfo fcinfo, const char *func, const char *const *names, int n)
+{
+	if (PG_NARGS() != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s was declared with %d arguments, the library expects %d",
+						func, PG_NARGS(), n),
+				 errhint("Run ALTER EXTENSION rnn_ext UPDATE, or reinstall the extension.")));
+	for (int i = 0; i < n; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", names[i])));
+}
+
+/* ---------------------------------------------------------------------------
  * Relation and columns
  */
 char *
@@ -318,6 +337,43 @@ rnn_vocab_array(const RnnVocab *vocab)
 	for (int i = 0; i < V; i++)
 		tok[i] = rnn_vocab_token(vocab, i, &len[i]);
 	return rnn_text_array(tok, len, V, true);
+}
+
+RnnVocab *
+rnn_vocab_from_array(ArrayType *arr, RnnTokMode mode, int expected, const char *name,
+					 void (*broken) (const char *name, const char *detail))
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	const char **tokens;
+	size_t	   *lens;
+	size_t		err_index = 0;
+	RnnVocab   *vocab;
+	RnnTokStatus tst;
+
+	if (arr == NULL)
+		broken(name, "It has no vocabulary.");
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n != expected)
+		broken(name, psprintf("Its vocabulary has %d entries but its weights %d.", n, expected));
+	tokens = palloc(sizeof(char *) * n);
+	lens = palloc(sizeof(size_t) * n);
+	for (int i = 0; i < n; i++)
+	{
+		text	   *t;
+		int			len;
+
+		if (nulls[i])
+			broken(name, psprintf("Its vocabulary entry %d is NULL.", i));
+		t = DatumGetTextPP(elems[i]);
+		tokens[i] = rnn_text_to_utf8(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &len);
+		lens[i] = len;
+	}
+	tst = rnn_vocab_from_strings(&vocab, mode, tokens, lens, n, &err_index);
+	rnn_raise_tok_status(tst, err_index,
+						 psprintf("could not load the vocabulary of model \"%s\"", name));
+	return vocab;
 }
 
 void

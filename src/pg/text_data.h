@@ -22,11 +22,42 @@
 
 #include "rnn_ext.h"
 
+#include <math.h>
+
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "lib/stringinfo.h"
 
 #include "tokenizer.h"
+
+/* ---------------------------------------------------------------------------
+ * Arguments of the training functions
+ */
+static inline void
+rnn_check_int_arg(const char *name, int v, int lo, int hi)
+{
+	if (v < lo || v > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between %d and %d, not %d", name, lo, hi, v)));
+}
+
+/* v in [lo, hi] (or [lo, hi) when hi_open); NaN is refused. */
+static inline void
+rnn_check_real_arg(const char *name, double v, double lo, double hi, bool hi_open)
+{
+	if (isnan(v) || v < lo || v > hi || (hi_open && v >= hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be in [%g, %g%s, not %g", name, lo, hi, hi_open ? ")" : "]", v)));
+}
+
+/* gru, lstm, rnn (or tanh), else INVALID_PARAMETER_VALUE (forecast_train.c). */
+RnnCellKind rnn_parse_cell(const char *cell);
+
+/* Raise unless every one of the first n arguments is non-NULL. */
+void		rnn_require_args(FunctionCallInfo fcinfo, const char *func,
+							 const char *const *names, int n);
 
 /* "schema"."relation" of relid, or UNDEFINED_TABLE. */
 char	   *rnn_text_relation(Oid relid);
@@ -141,6 +172,12 @@ ArrayType  *rnn_text_array(const char *const *items, const size_t *lens, int n, 
 
 /* The vocabulary as rnn.models.vocabulary (text[], index = id). */
 ArrayType  *rnn_vocab_array(const RnnVocab *vocab);
+
+/* The vocabulary of a stored model (rnn.models.vocabulary, server encoding)
+ * in tokenizer mode, which must have expected entries; broken(detail) raises. */
+RnnVocab   *rnn_vocab_from_array(ArrayType *arr, RnnTokMode mode, int expected,
+								 const char *name, void (*broken) (const char *name,
+																   const char *detail));
 
 /* A JSON number, or null when not finite. */
 void		rnn_json_append_number(StringInfo buf, double v);

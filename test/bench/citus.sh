@@ -131,7 +131,12 @@ echo "# against plain serial: plain parallel $(ratio "$serial" "$parallel")x; Ci
 # vocabulary's hash table) and a second one.
 first=()
 second=()
+decode=()
 for _ in $(seq 1 5); do
+    # rnn.model_config: the lookup and the decode of the weights alone
+    decode+=("$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
+\\timing on
+SELECT rnn.model_config('mr_gru') IS NOT NULL;" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2)")
     out=$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
 \\timing on
 SELECT rnn.sentiment('mr_gru', 'a fine film');
@@ -142,6 +147,7 @@ done
 med() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
 bytes=$(nq coord "SELECT length(weights) FROM rnn.models WHERE name = 'mr_gru'")
 echo "first rnn.sentiment in a new worker backend: $(med "${first[@]}") ms; the next call $(med "${second[@]}") ms (model $bytes bytes; median of 5 backends)"
+echo "first rnn.model_config (lookup and decode only) in a new worker backend: $(med "${decode[@]}") ms"
 
 # What it adds to a small pushed-down query: a query opens up to
 # citus.max_adaptive_executor_pool_size connections per worker, and by

@@ -47,7 +47,7 @@ build_engine() {
     cc -std=c11 $1 -g -I"$core" -o "$2" \
         "$here/engine_bench.c" \
         $(for f in alloc rng blas model codec kernels kernels_generic kernels_avx2 \
-                   kernels_avx512 network loss optim infer fit tokenizer ngram; do echo "$core/$f.c"; done) \
+                   kernels_avx512 network loss optim infer fit fit_stream tokenizer ngram; do echo "$core/$f.c"; done) \
         -lopenblas -lm
 }
 build_engine "$ENGINE_CFLAGS" "$build/engine_bench"

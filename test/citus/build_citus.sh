@@ -54,13 +54,16 @@ fi
         || { tail -n 30 "$work/configure.log" >&2; exit 1; }
     make -s -j"$(nproc)" >"$work/make.log" 2>&1 \
         || { grep -E 'error|Error' "$work/make.log" | head -n 30 >&2; exit 1; }
-    rm -rf "$cache.tmp"
-    mkdir -p "$cache.tmp/root"
-    make -s install DESTDIR="$cache.tmp/root" >"$work/install.log" 2>&1 \
+    mkdir -p "$work/tree/root"
+    make -s install DESTDIR="$work/tree/root" >"$work/install.log" 2>&1 \
         || { tail -n 30 "$work/install.log" >&2; exit 1; }
 )
-touch "$cache.tmp/.complete"
-rm -rf "$cache"
-mv "$cache.tmp" "$cache"
+touch "$work/tree/.complete"
+# Into place in one rename; a build that finished first (another clone's
+# run at the same time) is kept, as is an incomplete leftover removed.
+mkdir -p "$(dirname "$cache")"
+[ -d "$cache" ] && [ ! -f "$cache/.complete" ] && rm -rf "$cache"
+mv -T "$work/tree" "$cache" 2>/dev/null || [ -f "$cache/.complete" ] \
+    || { echo "error: could not move the build to $cache" >&2; exit 1; }
 echo "==> Citus built into $cache" >&2
 echo "$cache"

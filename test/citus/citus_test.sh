@@ -65,6 +65,7 @@ copy_model() {
 fails_with() {
     if grep -qE "ERROR: .*$2" <<<"$3"; then
         tap OK "$1"
+        grep -m1 -E "ERROR: " <<<"$3" | sed 's/^/#   /' 
     else
         tap FAIL "$1"
         head -n 6 <<<"$3" | sed 's/^/#   got: /'
@@ -80,7 +81,7 @@ awk -v dir="$README_BLOCKS" '
     in_citus && /^```plpgsql/ { f = 1; n++; file = sprintf("%s/%02d.sql", dir, n); next }
     /^```/ { f = 0 }
     f { print > file }' "$HERE/../../README.md"
-echo "1..$((45 + $(ls "$README_BLOCKS" | wc -l)))"
+echo "1..$((49 + $(ls "$README_BLOCKS" | wc -l)))"
 
 # ---------------------------------------------------------------------------
 # Nodes
@@ -116,6 +117,7 @@ SELECT 'sensor_' || s, timestamptz '2024-01-01 00:00+00' + h * interval '1 hour'
        20 + s + 5 * sin(2 * pi() * h / 24) + ((s * 7919 + h * 104729) % 100) / 100.0
   FROM generate_series(1, 8) s, generate_series(0, 239) h;
 CREATE TABLE scored (id int PRIMARY KEY, body text, score float8);
+CREATE TABLE messages AS SELECT id % 50 AS chat, id AS ts, body AS msg FROM reviews;
 CREATE ROLE analyst LOGIN;
 CREATE ROLE outsider LOGIN;
 GRANT SELECT ON reviews TO analyst, outsider;"
@@ -124,8 +126,9 @@ check "plain PostgreSQL: data and rnn_ext $CURRENT_VERSION" "0" "$?"
 c "$DATA
 SELECT create_distributed_table('reviews', 'id');
 SELECT create_distributed_table('readings', 'series');
-SELECT create_distributed_table('scored', 'id', colocate_with => 'reviews');" >/dev/null
-check "Citus: reviews, readings (by series) and scored are distributed tables" "3" \
+SELECT create_distributed_table('scored', 'id', colocate_with => 'reviews');
+SELECT create_distributed_table('messages', 'chat');" >/dev/null
+check "Citus: reviews, readings (by series), scored and messages (by chat) are distributed tables" "4" \
     "$(c "SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'")"
 
 # ---------------------------------------------------------------------------
@@ -201,6 +204,18 @@ same "pushed-down rnn.sentiment, classify and class_probs of 2,000 rows equal on
 same "a pushed-down aggregate of scores equals one PostgreSQL's" \
     "SELECT rnn.classify('mood', body), count(*), round(avg(rnn.sentiment('mood', body))::numeric, 12) FROM reviews GROUP BY 1 ORDER BY 1"
 
+same "rnn.model_config of the model as on one PostgreSQL" "SELECT rnn.model_config('mood')"
+# Running sentiment over chats: a window partitioned by the distribution
+# column runs on the workers.  It needs a unidirectional model with
+# pooling 'last'.
+c "SELECT rnn.import_model('chat_gru', rnn.untrained_weights(jsonb_build_object('cell', 'gru', 'vocab_size', cardinality(vocabulary),
+        'embedding_dim', 8, 'hidden_size', 8, 'head', 'classifier', 'output_size', 2, 'pooling', 'last'), 5), 'classifier',
+        jsonb_build_object('labels', labels, 'vocabulary', vocabulary)) FROM rnn.models WHERE name = 'mood'" >/dev/null
+copy_model chat_gru classifier
+RUN_SQL="SELECT chat, ts, rnn.sentiment_running('chat_gru', msg) OVER (PARTITION BY chat ORDER BY ts) FROM messages"
+pushed_to_both "rnn.sentiment_running OVER (PARTITION BY chat) runs in tasks on both workers" "$RUN_SQL" "rnn.sentiment_running"
+same "pushed-down rnn.sentiment_running over 50 chats equals one PostgreSQL's" "$RUN_SQL ORDER BY chat, ts"
+
 # New versions, deployment and drops made on the coordinator are what the
 # workers' next statement scores with (the cache keys on the row's id and
 # xmin, which every write changes on every placement).  One session that
@@ -245,6 +260,7 @@ same "the forecaster's weights and statistics equal those trained on one Postgre
     "SELECT version, md5(weights), normalization FROM rnn.models WHERE name = 'temp'"
 same "rnn.forecast over the distributed table equals one PostgreSQL's (8 series x 12 steps, value, lo, hi)" \
     "SELECT * FROM rnn.forecast('temp') ORDER BY series, step"
+same "rnn.evaluate over the distributed table equals one PostgreSQL's" "SELECT * FROM rnn.evaluate('temp', 'readings')"
 PN_SQL="SELECT series, rnn.predict_next('temp', temp ORDER BY ts), rnn.predict_next('temp', temp, series ORDER BY ts) FROM readings GROUP BY series"
 pushed_to_both "predict_next ... GROUP BY series runs in tasks on both workers" "$PN_SQL" "rnn.predict_next"
 same "pushed-down predict_next ... GROUP BY series equals one PostgreSQL's" "$PN_SQL ORDER BY series"

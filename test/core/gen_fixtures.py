@@ -51,6 +51,15 @@ Weighted cross-entropy case (one classifier), in addition:
 Streaming cases (names stream_*), in addition -- everything above is then
 computed from these initial states instead of zeros:
     h0 (L*D, B, H) f32, c0 (LSTM only)
+Per-step head cases (names steps_*; head 2, RNN_HEAD_STEPS): instead of
+labels and (B, O) outputs --
+    step_targets (N) i32     packed targets, -1 = masked
+    outputs (N, O) f32       logits at every packed row
+    loss (1) f32             cross-entropy, ignore_index=-1, mean over rows
+Carried-state cases (names tbptt_*), in addition: a first chunk run from
+zeros, whose final states (detached) are h0/c0 of the main chunk --
+    chunk1_tokens (N1) i32, chunk1_targets (N1) i32, chunk1_outputs (N1, O),
+    chunk1_loss (1), chunk1_h_n (L, B, H), chunk1_c_n (LSTM)
 Adam case, in addition:
     opt (6) f32              lr, beta1, beta2, eps, weight_decay, clip_norm
     step_loss (S) f32        loss before each step
@@ -72,7 +81,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
 MAGIC = b"RNNFIX01"
 CELLS = {"tanh": 0, "gru": 1, "lstm": 2}
-HEADS = {"reg": 0, "cls": 1}
+HEADS = {"reg": 0, "cls": 1, "steps": 2}
 POOLS = {"last": 0, "max": 1, "mean": 2}
 
 
@@ -350,6 +359,92 @@ def make_case(name, cell, layers, bidir, head, pooling, lengths, vocab=0,
     return path, cfg, tensors, size
 
 
+def make_steps_case(name, cell, layers, bidir, lengths, vocab, emb, hidden,
+                    out, tbptt=False):
+    """Per-step head (RNN_HEAD_STEPS): logits at every packed row."""
+    torch.manual_seed(zlib.crc32(name.encode()))
+    net = Net(cell, layers, bidir, 0, vocab, emb, hidden, out, 0)
+    B = len(lengths)
+    T = lengths[0]
+    assert all(lengths[i] >= lengths[i + 1] for i in range(B - 1))
+    cfg = [CELLS[cell], layers, bidir, 0, vocab, emb, hidden, out,
+           HEADS["steps"], POOLS["last"], 0, 0]
+    params = list(net.state_dict().items())
+    tensors = [("lengths", np.array(lengths))]
+
+    def run(inp, state0):
+        e = net.embedding(inp)
+        packed = pack_padded_sequence(e, lengths, enforce_sorted=True)
+        o, st = net.rnn(packed, state0)
+        return net.head(o.data), o.data, st
+
+    def draw():
+        inp = torch.randint(0, vocab, (T, B))
+        for b in range(B):
+            inp[lengths[b]:, b] = 0
+        tgt = pack_rows(torch.randint(0, out, (T, B)), lengths)
+        tgt[1] = -1                       # one masked row
+        return inp, tgt
+
+    state0 = None
+    if tbptt:
+        assert len(set(lengths)) == 1, "chunks of equal length"
+        inp1, tgt1 = draw()
+        with torch.no_grad():
+            y1, _, st1 = run(inp1, None)
+            l1 = nn.functional.cross_entropy(y1, tgt1, ignore_index=-1)
+        tensors.append(("chunk1_tokens", pack_rows(inp1, lengths).numpy()))
+        tensors.append(("chunk1_targets", tgt1.numpy()))
+        tensors.append(("chunk1_outputs", y1.numpy()))
+        tensors.append(("chunk1_loss", np.array([l1.item()], dtype=np.float32)))
+        if cell == "lstm":
+            tensors.append(("chunk1_h_n", st1[0].numpy()))
+            tensors.append(("chunk1_c_n", st1[1].numpy()))
+            state0 = (st1[0].detach(), st1[1].detach())
+        else:
+            tensors.append(("chunk1_h_n", st1.numpy()))
+            state0 = st1.detach()
+    inp, tgt = draw()
+    tensors.append(("tokens", pack_rows(inp, lengths).numpy()))
+    tensors.append(("step_targets", tgt.numpy()))
+    for n, p in params:
+        tensors.append(("p:" + n, p.detach().numpy().copy()))
+    if state0 is not None:
+        h0 = state0[0] if cell == "lstm" else state0
+        tensors.append(("h0", h0.numpy()))
+        if cell == "lstm":
+            tensors.append(("c0", state0[1].numpy()))
+    y, top, st = run(inp, state0)
+    loss = nn.functional.cross_entropy(y, tgt, ignore_index=-1)
+    net.zero_grad()
+    loss.backward()
+    h_n, c_n = st if cell == "lstm" else (st, None)
+    tensors.append(("top_output", top.detach().numpy()))
+    tensors.append(("h_n", h_n.detach().numpy()))
+    if c_n is not None:
+        tensors.append(("c_n", c_n.detach().numpy()))
+    tensors.append(("outputs", y.detach().numpy()))
+    tensors.append(("loss", np.array([loss.item()], dtype=np.float32)))
+    named = dict(net.named_parameters())
+    for n, _ in params:
+        tensors.append(("g:" + n, named[n].grad.numpy().copy()))
+    path = os.path.join(OUT, name + ".bin")
+    size = write_fixture(path, cfg, tensors)
+    return path, cfg, tensors, size
+
+
+# name, cell, layers, bidir, lengths, vocab, emb, hidden, out, tbptt
+STEPS_CASES = [
+    # a word-level language model's shape: unidirectional, ragged texts
+    ("steps_lstm_l2_uni_emb", "lstm", 2, 0, [5, 3, 2], 13, 4, 5, 13, False),
+    # a tagger's shape: bidirectional, tags fewer than words
+    ("steps_gru_l1_bi_emb", "gru", 1, 1, [6, 4, 4, 1], 11, 4, 5, 3, False),
+    ("steps_tanh_l2_bi_emb", "tanh", 2, 1, [5, 3, 2], 9, 3, 4, 4, False),
+    # truncated BPTT: chunk 2 starts from chunk 1's final state, detached
+    ("tbptt_lstm_l2_uni_emb", "lstm", 2, 0, [4, 4, 4], 10, 4, 5, 10, True),
+    ("tbptt_gru_l1_uni_emb", "gru", 1, 0, [3, 3], 8, 3, 4, 8, True),
+]
+
 RAGGED = [5, 3, 2]
 CASES = [
     # name, cell, layers, bidir, head, pooling, lengths, extra
@@ -397,6 +492,13 @@ def main():
     for name, cell, layers, bidir, head, pool, lengths, extra in CASES:
         path, cfg, tensors, size = make_case(name, cell, layers, bidir, head,
                                              pool, lengths, **extra)
+        written.append((name, path, cfg, tensors))
+        total += size
+    for name, cell, layers, bidir, lengths, vocab, emb, hidden, out, tb \
+            in STEPS_CASES:
+        path, cfg, tensors, size = make_steps_case(name, cell, layers, bidir,
+                                                   lengths, vocab, emb,
+                                                   hidden, out, tbptt=tb)
         written.append((name, path, cfg, tensors))
         total += size
     with open(os.path.join(OUT, "MANIFEST"), "w") as f:

@@ -227,6 +227,20 @@ test_char_mode(void)
 }
 
 static void
+test_char_exact_mode(void)
+{
+	int			ok = 1;
+
+	ok &= toks_eq(RNN_TOK_CHAR_EXACT, "Hi  x!\n", "H|i| | |x|!|\n");
+	ok &= toks_eq(RNN_TOK_CHAR_EXACT, " \xC3\x89\xE2\x80\x99", " |\xC3\x89|\xE2\x80\x99");
+	ok &= toks_eq(RNN_TOK_CHAR_EXACT, "a\xE2\x80\x8B" "b", "a|\xE2\x80\x8B|b");
+	ok &= (strcmp(toks(RNN_TOK_CHAR_EXACT, "a\0b", 3, 4), "a|b") == 0);
+	ok &= rnn_tok_mode_from_name("char_exact") == RNN_TOK_CHAR_EXACT &&
+		strcmp(rnn_tok_mode_name(RNN_TOK_CHAR_EXACT), "char_exact") == 0;
+	TAP_CHECK(ok, "char_exact mode: every code point as it is (case, whitespace, format), NUL dropped");
+}
+
+static void
 test_invalid_utf8(void)
 {
 	int			ok = 1;
@@ -768,6 +782,7 @@ main(void)
 {
 	test_word_mode();
 	test_char_mode();
+	test_char_exact_mode();
 	test_invalid_utf8();
 	test_cut();
 	test_vocab_build();

@@ -7,7 +7,9 @@
 #      error arrives in < 1 s (the latency is printed as a TAP diagnostic
 #      "# cancel latency N ms"), no model row is stored, the server is up;
 #      the same in the closed-form ridge start of a 3000-wide window, and
-#      for rnn.train_classifier (after 1.5 s and 4 s) when it exists;
+#      for rnn.train_classifier (after 1.5 s and 4 s) when it exists, and
+#      for rnn.train_language_model (after 2 s) and a long rnn.generate
+#      (after 1 s);
 #   2. the same with statement_timeout;
 #   3. a training that runs to the end and then fails to store (the name
 #      belongs to another role) stores nothing and leaves the owner's
@@ -32,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..22"
+echo "1..25"
 cleanup >/dev/null 2>&1
 OUT=$(mktemp -d /tmp/rnn_cancel.XXXXXX)
 createdb "$DB" || { echo "Bail out! createdb failed"; exit 1; }
@@ -178,6 +180,50 @@ if [ "$(q "SELECT to_regproc('rnn.train_classifier') IS NOT NULL")" = t ]; then
         "$(q "SELECT count(*) FROM rnn.models WHERE name = 'cancelled_cls'")"
 else
     for _ in 1 2 3; do echo "ok $((n + 1)) # SKIP rnn.train_classifier does not exist"; n=$((n + 1)); done
+fi
+# 1c. A language model's training (truncated BPTT over one long stream)
+#     and a long generation.
+# cancel_after APP DELAY SQL: run SQL as APP, cancel it after DELAY seconds;
+# prints the latency in ms, or FAIL.
+cancel_after() {
+    PGAPPNAME=$1 psql -X -q -d "$DB" -c "SET client_min_messages = warning; $3" >"$OUT/$1.out" 2>&1 &
+    bg=$!
+    sleep "$2"
+    local t0 t1 c
+    t0=$(now_ms)
+    c=$(q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = '$1'")
+    wait "$bg"
+    t1=$(now_ms)
+    bg=
+    if [ "$c" = t ] && grep -q "canceling statement due to user request" "$OUT/$1.out"; then
+        echo $((t1 - t0))
+    else
+        sed 's/^/#   /' "$OUT/$1.out"
+        echo FAIL
+    fi
+}
+q "CREATE TABLE corpus AS SELECT string_agg(md5(i::text), ' ') AS body FROM generate_series(1, 20000) i;
+   SET client_min_messages = warning;
+   SELECT version FROM rnn.train_language_model('gen', 'corpus', 'body', num_layers => 2,
+          hidden_size => 256, epochs => 1, max_seconds => 1)" >/dev/null
+lat=$(cancel_after rnn_cancel_lm 2 "SELECT * FROM rnn.train_language_model('cancelled_lm', 'corpus', 'body',
+          hidden_size => 256, epochs => 1000, patience => 1000)")
+echo "# cancel latency $lat ms (rnn.train_language_model, cancelled after 2 s)"
+if [ "$lat" != FAIL ] && [ "$lat" -lt "$MAX_LATENCY_MS" ]; then
+    tap OK "rnn.train_language_model cancelled after 2 s: error within $MAX_LATENCY_MS ms ($lat ms)"
+    [ "$lat" -gt "$max_latency" ] && max_latency=$lat
+else
+    tap FAIL "rnn.train_language_model cancelled after 2 s: error within $MAX_LATENCY_MS ms ($lat ms)"
+fi
+check "no language model stored by a cancelled training" "0" \
+    "$(q "SELECT count(*) FROM rnn.models WHERE name = 'cancelled_lm'")"
+lat=$(cancel_after rnn_cancel_gen 1 "SELECT count(rnn.generate('gen', 'a', max_tokens => 100000, top_k => 1)) FROM generate_series(1, 1000)")
+echo "# cancel latency $lat ms (rnn.generate of 100000 tokens, cancelled after 1 s)"
+if [ "$lat" != FAIL ] && [ "$lat" -lt "$MAX_LATENCY_MS" ]; then
+    tap OK "rnn.generate cancelled after 1 s: error within $MAX_LATENCY_MS ms ($lat ms)"
+    [ "$lat" -gt "$max_latency" ] && max_latency=$lat
+else
+    tap FAIL "rnn.generate cancelled after 1 s: error within $MAX_LATENCY_MS ms ($lat ms)"
 fi
 echo "# max cancel latency $max_latency ms"
 

@@ -34,9 +34,9 @@ SELECT rnn.import_model('temp', rnn.untrained_weights('{\"cell\": \"lstm\", \"hi
                         '{\"metrics\": {\"mse\": 0.5}, \"source_relation\": \"readings\", \"source_rows\": 100}')
   FROM generate_series(1, 3) s;
 SET ROLE regress_rnn_dump_owner;
-SELECT rnn.import_model('mood', rnn.untrained_weights('{\"cell\": \"gru\", \"vocab_size\": 50, \"embedding_dim\": 4,
+SELECT rnn.import_model('mood', rnn.untrained_weights('{\"cell\": \"gru\", \"vocab_size\": 4, \"embedding_dim\": 4,
                         \"hidden_size\": 6, \"head\": \"classifier\", \"output_size\": 2, \"bidirectional\": true}', 7),
-                        'classifier', '{\"labels\": [\"negative\", \"positive\"], \"vocabulary\": [\"good\", \"bad\"]}');
+                        'classifier', '{\"labels\": [\"negative\", \"positive\"], \"vocabulary\": [\"<pad>\", \"<unk>\", \"good\", \"bad\"]}');
 RESET ROLE;
 SELECT rnn.drop_model('temp', 2);" >/dev/null
 tap_src=$?

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/pq/readme.sh -- every ```sql block of README.md runs, in order, in one
 # database, so the README cannot rot.  The tables the examples use
-# (readings, readings_2025, monthly_sales, reviews, messages, chats) and the role
+# (readings, readings_2025, monthly_sales, reviews, messages, chats, logs,
+# sentences) and the role
 # 'analysts' are made first with small generated data; the installation
 # block (CREATE EXTENSION alone) is skipped because "Getting started"
 # creates the extension again.  One TAP line per block.
@@ -51,6 +52,19 @@ CREATE TABLE messages (chat int, ts int, msg text);
 INSERT INTO messages VALUES (1, 1, 'a dull start'), (1, 2, 'but a superb ending'), (2, 1, 'great film');
 CREATE TABLE chats (id int PRIMARY KEY, state bytea);
 INSERT INTO chats VALUES (1, NULL);
+CREATE TABLE logs (id serial PRIMARY KEY, line text);
+INSERT INTO logs (line)
+SELECT (ARRAY['GET', 'GET', 'POST'])[1 + i % 3] || ' /' ||
+       (ARRAY['index.html', 'api/items', 'img/logo.png', 'login'])[1 + i % 7 % 4] || ' ' ||
+       (ARRAY['200', '200', '200', '404', '302'])[1 + i % 11 % 5]
+FROM generate_series(1, 300) i;
+INSERT INTO logs (line) VALUES ('DELETE /etc/passwd 500 ;; rm -rf');
+CREATE TABLE sentences (id serial PRIMARY KEY, tokens text[], tags text[]);
+INSERT INTO sentences (tokens, tags)
+SELECT ARRAY[(ARRAY['Harry', 'Hermione', 'Ron'])[1 + i % 3], 'saw', 'the',
+             (ARRAY['owl', 'spell', 'castle'])[1 + i % 5 % 3], '.'],
+       ARRAY['PROPN', 'VERB', 'DET', 'NOUN', 'PUNCT']
+FROM generate_series(1, 100) i;
 SQL
 
 for f in "$BLOCKS"/*.sql; do

@@ -25,7 +25,12 @@
 #      with rnn.import_model (info from `import --info`): rnn.forecast gives
 #      the PyTorch forecasts, within the same tolerance;
 #   5. with missing => 'interpolate' and gaps in the newest rows (one at a
-#      window's first row) and in an unseen series: the same again.
+#      window's first row) and in an unseen series: the same again;
+#   6. a character language model trained in SQL, exported: PyTorch's
+#      log-likelihood of texts (read from the boundary id 0, the text's end
+#      predicted too) equals rnn.log_likelihood, to 1e-4 relative;
+#   7. a tagger trained in SQL, exported: PyTorch's most probable tag and its
+#      probability at every token equal rnn.tag's, to 1e-5.
 #
 # Every test is skipped ("ok N # SKIP") when /usr/bin/python3 has no torch.
 # Needs a running server (PGHOST/PGPORT/PGUSER as set by pg_virtualenv) on
@@ -45,9 +50,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..11"
+echo "1..13"
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    for i in $(seq 1 11); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
+    for i in $(seq 1 13); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
     exit 0
 fi
 OUT=$(mktemp -d /tmp/rnn_torch.XXXXXX)
@@ -390,5 +395,82 @@ sql_fc "rnn.forecast('fc_gap', relation => 'lg_gap2')" >"$OUT/fc_gap.sql.csv" 2>
   "$PY" "$SCRIPT" forecast "$OUT/fc_gap.pt" --csv "$OUT/lg_gap2.csv" >"$OUT/fc_gap.py.csv"; } 2>>"$OUT/fc.err"
 verdict "missing => 'interpolate', within the newest rows, unseen series with gaps: PyTorch = rnn.forecast" \
         "$OUT/fc_gap.sql.csv" "$OUT/fc_gap.py.csv" 16
+
+# 6. A language model: SQL -> PyTorch, log-likelihoods
+q "SET client_min_messages = warning;
+   CREATE TABLE lm_lines AS SELECT (ARRAY['abc abd', 'abd abc', 'bad cab'])[1 + i % 3] || ' ' || (i % 10) AS body
+     FROM generate_series(1, 200) i;
+   SELECT version FROM rnn.train_language_model('lm', 'lm_lines', 'body', num_layers => 2, hidden_size => 12,
+          embedding_dim => 5, epochs => 2, bptt => 16, batch_size => 8)" >/dev/null
+q "COPY (SELECT encode(rnn.export_model('lm'), 'hex')) TO STDOUT" >"$OUT/lm.hex"
+# each probe text: its characters' ids (0-based positions in the vocabulary) and rnn.log_likelihood
+q "SELECT string_agg((array_position(m.vocabulary, c) - 1)::text, ',' ORDER BY o)
+          || E'\t' || rnn.log_likelihood('lm', p.body)
+     FROM (SELECT DISTINCT body FROM lm_lines ORDER BY body LIMIT 8) p, rnn.models m,
+          LATERAL regexp_split_to_table(p.body, '') WITH ORDINALITY AS u(c, o)
+    WHERE m.name = 'lm' GROUP BY p.body ORDER BY p.body" >"$OUT/lm.scores"
+res=$({ "$PY" "$SCRIPT" export "$OUT/lm.hex" "$OUT/lm.pt" && "$PY" - "$SCRIPT" "$OUT/lm.pt" "$OUT/lm.scores"; } 2>&1 <<'PYEOF'
+import sys, importlib.util, torch
+spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
+rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
+net, _ = rt.load_pt(sys.argv[2])
+worst, n = 0.0, 0
+with torch.no_grad():
+    for line in open(sys.argv[3]):
+        ids, ll = line.rstrip("\n").split("\t")
+        seq = [0] + [int(t) for t in ids.split(",")] + [0]     # boundary, text, end
+        logits = net(torch.tensor(seq[:-1]).unsqueeze(1))[:, 0].double()
+        lp = torch.log_softmax(logits, dim=1)[torch.arange(len(seq) - 1), torch.tensor(seq[1:])].sum().item()
+        worst = max(worst, abs(lp - float(ll)) / abs(float(ll))); n += 1
+print("%d %.3g" % (n, worst))
+PYEOF
+)
+echo "# $res (texts, max relative |PyTorch - rnn.log_likelihood|)"
+set -- $res
+if [ "${1:-0}" -ge 3 ] && "$PY" -c "import sys; sys.exit(not float('$2') <= 1e-4)" 2>/dev/null; then
+    tap OK "exported language model: PyTorch log-likelihoods match rnn.log_likelihood to 1e-4"
+else
+    tap FAIL "exported language model: PyTorch log-likelihoods match rnn.log_likelihood to 1e-4"
+fi
+
+# 7. A tagger: SQL -> PyTorch, tags and probabilities
+q "SET client_min_messages = warning;
+   CREATE TABLE tag_rows AS
+   SELECT ARRAY['the', (ARRAY['cat', 'dog'])[1 + i % 2], (ARRAY['runs', 'sleeps'])[1 + i % 3 % 2]] AS tokens,
+          ARRAY['DET', 'NOUN', 'VERB'] AS tags FROM generate_series(1, 60) i;
+   SELECT version FROM rnn.train_tagger('tg', 'tag_rows', 'tokens', 'tags', hidden_size => 6,
+          embedding_dim => 4, epochs => 2)" >/dev/null
+q "COPY (SELECT encode(rnn.export_model('tg'), 'hex')) TO STDOUT" >"$OUT/tg.hex"
+q "SELECT string_agg(coalesce(array_position(m.vocabulary, t.token) - 1, 1)::text || ':' || t.tag || ':'
+                     || t.probability, ',' ORDER BY t.position) || E'\t' || array_to_string(m.labels, ',')
+     FROM (VALUES (ARRAY['the', 'dog', 'sleeps']), (ARRAY['the', 'cat', 'runs', 'the', 'dog'])) v(a),
+          rnn.models m, rnn.tag('tg', v.a) t
+    WHERE m.name = 'tg' GROUP BY v.a, m.labels" >"$OUT/tg.scores"
+res=$({ "$PY" "$SCRIPT" export "$OUT/tg.hex" "$OUT/tg.pt" && "$PY" - "$SCRIPT" "$OUT/tg.pt" "$OUT/tg.scores"; } 2>&1 <<'PYEOF'
+import sys, importlib.util, torch
+spec = importlib.util.spec_from_file_location("rnn_torch", sys.argv[1])
+rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
+net, _ = rt.load_pt(sys.argv[2])
+worst, n, same = 0.0, 0, True
+with torch.no_grad():
+    for line in open(sys.argv[3]):
+        toks, labels = line.rstrip("\n").split("\t")
+        labels = labels.split(",")
+        items = [t.split(":") for t in toks.split(",")]
+        p = torch.softmax(net(torch.tensor([int(i) for i, _, _ in items]).unsqueeze(1))[:, 0].double(), dim=1)
+        for t, (_, tag, prob) in enumerate(items):
+            best = int(p[t].argmax())
+            same &= labels[best] == tag
+            worst = max(worst, abs(p[t, best].item() - float(prob))); n += 1
+print("%d %.3g %s" % (n, worst, same))
+PYEOF
+)
+echo "# $res (tokens, max |PyTorch - rnn.tag probability|, same tags)"
+set -- $res
+if [ "${1:-0}" -ge 8 ] && [ "${3:-}" = True ] && "$PY" -c "import sys; sys.exit(not float('$2') <= 1e-5)" 2>/dev/null; then
+    tap OK "exported tagger: PyTorch gives rnn.tag's tags and probabilities to 1e-5"
+else
+    tap FAIL "exported tagger: PyTorch gives rnn.tag's tags and probabilities to 1e-5"
+fi
 
 [ "$fails" -eq 0 ]
