@@ -19,6 +19,12 @@ training sentences for early stopping; the test file is only scored.
   baseline   each lower-cased word's most frequent training tag; unknown
              words get the most frequent tag overall.
 
+Measured (2 shared cores, one run, defaults): rnn_ext 83.71% (8.6 s of
+training), PyTorch 83.71% (70.6 s), most frequent tag per word 81.83%: within
+a point of PyTorch, but only 1.9 points above the baseline (target 5): with
+25,000 training tokens most errors are unknown words, which a word-level
+tagger without character features tags from context alone.
+
 Usage: pos.py [--epochs N] [--hidden H] [--embedding E] [--seed S]
 Connects with the usual PG* environment variables; data from
 $RNN_DATA_DIR/ud-ewt.
