@@ -30,8 +30,8 @@ CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
 	src/core/kernels_avx2.o src/core/kernels_avx512.o src/core/network.o \
 	src/core/loss.o src/core/optim.o src/core/fit.o src/core/fit_stream.o src/core/infer.o \
 	src/core/tokenizer.o src/core/ngram.o
-KERNEL_SRCS = src/core/cell_tanh.c src/core/cell_gru.c src/core/cell_lstm.c \
-	src/core/optim_loops.c
+KERNEL_SRCS = src/core/recur_product.c src/core/cell_tanh.c src/core/cell_gru.c \
+	src/core/cell_lstm.c src/core/input_small.c src/core/optim_loops.c
 PG_OBJS = src/pg/forecast_data.o src/pg/forecast_calendar.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/jsonb_util.o \
 	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o src/pg/model_placement.o \
 	src/pg/model_cache.o src/pg/model_sql.o \

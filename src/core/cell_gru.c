@@ -54,14 +54,14 @@ cell_gru_forward(float *out, int ldo, float *h_state, float *scratch,
 						   *bh = w->b_hh + j;
 
 				/* r = sigmoid(W_ir x + b_ir + W_hr h + b_hr) */
-				v8f			r = v8_sigmoid(v8_load(g + j, n) + v8_load(bi, n) + v8_load(gh + j, n) + v8_load(bh, n));
+				v8f			r = v8_sigmoid(cell_input_gates(g, w, row, j, n, G3) + v8_load(bi, n) + v8_load(gh + j, n) + v8_load(bh, n));
 
 				/* z = sigmoid(W_iz x + b_iz + W_hz h + b_hz) */
-				v8f			z = v8_sigmoid(v8_load(g + H + j, n) + v8_load(bi + H, n) + v8_load(gh + H + j, n) + v8_load(bh + H, n));
+				v8f			z = v8_sigmoid(cell_input_gates(g, w, row, H + j, n, G3) + v8_load(bi + H, n) + v8_load(gh + H + j, n) + v8_load(bh + H, n));
 
 				/* n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) */
 				v8f			hn = v8_load(gh + 2 * H + j, n) + v8_load(bh + 2 * H, n);
-				v8f			nn = v8_tanh(v8_load(g + 2 * H + j, n) + v8_load(bi + 2 * H, n) + r * hn);
+				v8f			nn = v8_tanh(cell_input_gates(g, w, row, 2 * H + j, n, G3) + v8_load(bi + 2 * H, n) + r * hn);
 
 				/* h' = (1 - z) * n + z * h */
 				v8f			hnew = (v8_set1(1.0f) - z) * nn + z * v8_load(h + j, n);
@@ -127,6 +127,6 @@ cell_gru_backward(float *dgi, float *dgh, float *dh_state,
 			}
 		}
 		/* dh (bt, H) += dgh (bt, 3H) . W_hh (3H, H) */
-		rnn_sgemm(0, 0, bt, H, G3, 1.0f, dgh + r0 * G3, G3, w->w_hh, H, 1.0f, dh_state, H);
+		cell_recur_backprop(dh_state, dgh + r0 * G3, bt, w, G3, H, 1);
 	}
 }

@@ -52,10 +52,10 @@ cell_lstm_forward(float *out, int ldo, float *h_state, float *c_state,
 				int			n = H - j < RNN_VW ? H - j : RNN_VW;
 				const float *bi = w->b_ih + j,
 						   *bh = w->b_hh + j;
-				v8f			ig = v8_sigmoid(v8_load(g + j, n) + v8_load(bi, n) + v8_load(gh + j, n) + v8_load(bh, n));
-				v8f			fg = v8_sigmoid(v8_load(g + H + j, n) + v8_load(bi + H, n) + v8_load(gh + H + j, n) + v8_load(bh + H, n));
-				v8f			gg = v8_tanh(v8_load(g + 2 * H + j, n) + v8_load(bi + 2 * H, n) + v8_load(gh + 2 * H + j, n) + v8_load(bh + 2 * H, n));
-				v8f			og = v8_sigmoid(v8_load(g + 3 * H + j, n) + v8_load(bi + 3 * H, n) + v8_load(gh + 3 * H + j, n) + v8_load(bh + 3 * H, n));
+				v8f			ig = v8_sigmoid(cell_input_gates(g, w, row, j, n, G4) + v8_load(bi, n) + v8_load(gh + j, n) + v8_load(bh, n));
+				v8f			fg = v8_sigmoid(cell_input_gates(g, w, row, H + j, n, G4) + v8_load(bi + H, n) + v8_load(gh + H + j, n) + v8_load(bh + H, n));
+				v8f			gg = v8_tanh(cell_input_gates(g, w, row, 2 * H + j, n, G4) + v8_load(bi + 2 * H, n) + v8_load(gh + 2 * H + j, n) + v8_load(bh + 2 * H, n));
+				v8f			og = v8_sigmoid(cell_input_gates(g, w, row, 3 * H + j, n, G4) + v8_load(bi + 3 * H, n) + v8_load(gh + 3 * H + j, n) + v8_load(bh + 3 * H, n));
 				v8f			cn = fg * v8_load(c + j, n) + ig * gg;
 				v8f			tc = v8_tanh(cn);
 				v8f			hv = og * tc;
@@ -123,6 +123,6 @@ cell_lstm_backward(float *dgi, float *dh_state, float *dc_state,
 			}
 		}
 		/* dh (bt, H) = dpre (bt, 4H) . W_hh (4H, H): h reaches c' only via gates */
-		rnn_sgemm(0, 0, bt, H, G4, 1.0f, dgi + r0 * G4, G4, w->w_hh, H, 0.0f, dh_state, H);
+		cell_recur_backprop(dh_state, dgi + r0 * G4, bt, w, G4, H, 0);
 	}
 }

@@ -37,7 +37,7 @@ cell_tanh_forward(float *out, int ldo, float *h_state, float *scratch,
 			for (int j = 0; j < H; j += RNN_VW)
 			{
 				int			n = H - j < RNN_VW ? H - j : RNN_VW;
-				v8f			a = v8_tanh(v8_load(g + j, n) + v8_load(w->b_ih + j, n) +
+				v8f			a = v8_tanh(cell_input_gates(g, w, row, j, n, H) + v8_load(w->b_ih + j, n) +
 										v8_load(gh + j, n) + v8_load(w->b_hh + j, n));
 
 				v8_store(g + j, a, n);
@@ -79,6 +79,6 @@ cell_tanh_backward(float *dgi, float *dh_state,
 			}
 		}
 		/* dh (bt, H) = dpre (bt, H) . W_hh (H, H): no direct path */
-		rnn_sgemm(0, 0, bt, H, H, 1.0f, dgi + r0 * H, H, w->w_hh, H, 0.0f, dh_state, H);
+		cell_recur_backprop(dh_state, dgi + r0 * H, bt, w, H, H, 0);
 	}
 }

@@ -4,7 +4,7 @@
  *
  * What is hot (perf, one backend or one training thread): the per-step part
  * of each recurrent cell (h . W_hh^T as a matrix-vector product when one
- * sequence runs, the gate nonlinearities, their derivatives in BPTT) and
+ * sequence runs, as a small GEMM for a batch, the gate nonlinearities, their derivatives in BPTT) and
  * Adam's pass over every parameter.  Those loops live in cell_tanh.c,
  * cell_gru.c, cell_lstm.c and optim_loops.c, which are not compiled on their
  * own: each of kernels_generic.c, kernels_avx2.c and kernels_avx512.c
@@ -37,6 +37,10 @@ typedef struct RnnAdamStep
 	float		eps;
 } RnnAdamStep;
 
+/* inputs this narrow skip the all-steps sgemm calls on the input side
+ * (input_small.c) */
+#define RNN_SMALL_INPUT 8
+
 typedef struct RnnKernels
 {
 	RnnIsa		isa;
@@ -68,6 +72,20 @@ typedef struct RnnKernels
 	/* out (GH) = h (H) . W_hh^T from w_hh_t (H, GH): one running sequence */
 	void		(*recur_matvec) (float *out, const float *h, const float *w_hh_t,
 								 int GH, int H);
+
+	/* C (M, N) = A (M, K) . B (K, N), or += when accumulate; row-major */
+	void		(*gemm_small) (float *C, int ldc, const float *A, int lda,
+							   const float *B, int ldb, int M, int N, int K,
+							   int accumulate);
+
+	/* db (GH) += column sums of dg (N, GH), db2 too unless NULL, and unless
+	 * x is NULL dw_ih (GH, I) += dg^T x (N, I), I <= RNN_SMALL_INPUT */
+	void		(*bias_input_grads) (float *db, float *db2, float *dw_ih, const float *dg,
+									 const float *x, size_t N, int GH, int I);
+
+	/* sig[i] = sigmoid(x[i]), th[i] = tanh(x[i]) as the cells compute them
+	 * (vmath.h), for the tests */
+	void		(*sigmoid_tanh) (float *sig, float *th, const float *x, size_t n);
 
 	/* sum of g[i]^2 over n floats, in double */
 	double		(*sum_squares) (const float *g, size_t n);

@@ -73,6 +73,11 @@ layout(RnnTrainer *tr, const RnnConfig *cfg, int B, int T, int with_grads, char 
 		tr->outputs = TAKE_F((size_t) B * O);
 		tr->d_outputs = TAKE_F((size_t) B * O);
 	}
+	/* a narrow first-layer input: W_ih^T per direction, refreshed by every
+	 * forward, for the cells to form x . W_ih^T in the step (input_small.c) */
+	for (int d = 0; d < 2; d++)
+		tr->w_ih_t[d] = d < dirs && rnn_layer_input_size(cfg, 0) <= RNN_SMALL_INPUT ?
+			TAKE_F((size_t) rnn_layer_input_size(cfg, 0) * GH) : NULL;
 
 	if (with_grads)
 	{
@@ -91,6 +96,8 @@ layout(RnnTrainer *tr, const RnnConfig *cfg, int B, int T, int with_grads, char 
 				c->c_prev = cfg->cell == RNN_CELL_LSTM ? TAKE_F(N * H) : NULL;
 				c->tanh_c = cfg->cell == RNN_CELL_LSTM ? TAKE_F(N * H) : NULL;
 				c->hn = cfg->cell == RNN_CELL_GRU ? TAKE_F(N * H) : NULL;
+				/* refreshed by every forward (recurrent_forward) */
+				tr->w_hh_t[l][d] = TAKE_F((size_t) GH * H);
 			}
 		}
 		tr->pool_mask = cfg->dropout > 0 ? TAKE_F((size_t) B * F) : NULL;
@@ -284,52 +291,11 @@ rnn_zero_grad(RnnTrainer *tr)
  * Small pieces
  */
 
-/*
- * dst (cols) += column sums of m (rows, cols), and dst2 likewise when not
- * NULL (LSTM and tanh cells: the b_ih and b_hh gradients are the same sums).
- * m is read once, row after row, into a block of up to 512 column sums
- * held in L1 (blocks of columns read in turn would stride through m and
- * defeat the prefetcher: 8% of an LSTM-64 training step); each column is
- * still summed in row order.
- */
-static void
-add_colsum2(float *dst, float *dst2, const float *m, size_t rows, int cols)
-{
-	enum
-	{
-		BLOCK = 512
-	};
-	float		acc[BLOCK];
-
-	for (int c0 = 0; c0 < cols; c0 += BLOCK)
-	{
-		int			nc = cols - c0 < BLOCK ? cols - c0 : BLOCK;
-
-		memset(acc, 0, sizeof(float) * nc);
-		for (size_t r = 0; r < rows; r++)
-		{
-			const float *row = m + r * cols + c0;
-
-			for (int c = 0; c < nc; c += RNN_VW)
-			{
-				int			n = nc - c < RNN_VW ? nc - c : RNN_VW;
-
-				v8_store(acc + c, v8_load(acc + c, n) + v8_load(row + c, n), n);
-			}
-		}
-		for (int c = 0; c < nc; c++)
-		{
-			dst[c0 + c] += acc[c];
-			if (dst2)
-				dst2[c0 + c] += acc[c];
-		}
-	}
-}
-
+/* dst (cols) += column sums of m (rows, cols) (bias_input_grads, input_small.c) */
 static void
 add_colsum(float *dst, const float *m, size_t rows, int cols)
 {
-	add_colsum2(dst, NULL, m, rows, cols);
+	rnn_kernels()->bias_input_grads(dst, NULL, NULL, m, NULL, rows, cols, 0);
 }
 
 /* Inverted dropout: keep with probability 1-p and scale by 1/(1-p). */
@@ -352,12 +318,21 @@ mul_inplace(float *x, const float *mask, size_t n)
 		x[i] *= mask[i];
 }
 
+/* dst (cols, rows) = src (rows, cols)^T */
+static void
+transpose(float *dst, const float *src, int rows, int cols)
+{
+	for (int r = 0; r < rows; r++)
+		for (int c = 0; c < cols; c++)
+			dst[(size_t) c * rows + r] = src[(size_t) r * cols + c];
+}
+
 static RnnCellWeights
 cell_weights(const RnnTrainer *tr, int l, int d)
 {
 	const RnnParams *p = &tr->model->p;
-	RnnCellWeights w = {p->w_hh[l][d], p->b_ih[l][d], p->b_hh[l][d],
-	tr->has_grads ? NULL : tr->w_hh_t[l][d]};
+	RnnCellWeights w = {.w_hh = p->w_hh[l][d], .b_ih = p->b_ih[l][d],
+	.b_hh = p->b_hh[l][d], .w_hh_t = tr->w_hh_t[l][d]};
 
 	return w;
 }
@@ -410,7 +385,13 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 	float	   *h = tr->h_n + state;
 	float	   *out = tr->layer_out[l] + d * H;
 	RnnCellCache *cache = &tr->cache[l][d];
-	RnnCellWeights w = cell_weights(tr, l, d);
+	RnnCellWeights w;
+
+	/* training: W_hh^T (H, GH) of the current weights, for the per-step
+	 * products (recur_product.c); 64 KB for LSTM-64, once a forward */
+	if (tr->has_grads)
+		transpose(tr->w_hh_t[l][d], p->w_hh[l][d], GH, H);
+	w = cell_weights(tr, l, d);
 
 	if (l == 0 && tr->fold != NULL && !tr->has_grads)
 	{
@@ -434,6 +415,14 @@ recurrent_forward(RnnTrainer *tr, int l, int d, const float *in, int I)
 			}
 			memcpy(cache->gates + (size_t) r * GH, row + (size_t) d * GH, sizeof(float) * GH);
 		}
+	}
+	else if (l == 0 && tr->w_ih_t[d] != NULL)
+	{
+		/* the cells form x . W_ih^T row by row (input_small.c) */
+		transpose(tr->w_ih_t[d], p->w_ih[0][d], GH, I);
+		w.w_ih_t = tr->w_ih_t[d];
+		w.x = in;
+		w.I = I;
 	}
 	else
 	{
@@ -499,17 +488,17 @@ recurrent_backward(RnnTrainer *tr, int l, int d, const float *dy,
 			break;
 	}
 
-	/* dW_ih (GH, I) += dgi^T (GH, N) . in (N, I) */
-	rnn_sgemm(1, 0, GH, I, pk->N, 1.0f, tr->dgi, GH, in, I, 1.0f, dp->w_ih[l][d], I);
+	/* dW_ih (GH, I) += dgi^T (GH, N) . in (N, I); narrow inputs: with db_ih */
+	if (I > RNN_SMALL_INPUT)
+		rnn_sgemm(1, 0, GH, I, pk->N, 1.0f, tr->dgi, GH, in, I, 1.0f, dp->w_ih[l][d], I);
 	/* dW_hh (GH, H) += dgh^T (GH, N) . h_prev (N, H) */
 	rnn_sgemm(1, 0, GH, H, pk->N, 1.0f, tr->dgh, GH, cache->h_prev, H, 1.0f, dp->w_hh[l][d], H);
-	if (tr->dgh == tr->dgi)
-		add_colsum2(dp->b_ih[l][d], dp->b_hh[l][d], tr->dgi, (size_t) pk->N, GH);
-	else
-	{
-		add_colsum(dp->b_ih[l][d], tr->dgi, (size_t) pk->N, GH);
+	/* db_ih, db_hh: column sums of dgi, dgh (the same for tanh and LSTM) */
+	rnn_kernels()->bias_input_grads(dp->b_ih[l][d], tr->dgh == tr->dgi ? dp->b_hh[l][d] : NULL,
+									dp->w_ih[l][d], tr->dgi,
+									I <= RNN_SMALL_INPUT ? in : NULL, (size_t) pk->N, GH, I);
+	if (tr->dgh != tr->dgi)
 		add_colsum(dp->b_hh[l][d], tr->dgh, (size_t) pk->N, GH);
-	}
 	/* dx (N, I) (+)= dgi (N, GH) . W_ih (GH, I) */
 	if (dx)
 		rnn_sgemm(0, 0, pk->N, I, GH, 1.0f, tr->dgi, GH, p->w_ih[l][d], I,

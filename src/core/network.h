@@ -60,16 +60,22 @@ struct RnnTrainer
 	void	   *arena;			/* one allocation behind every buffer above */
 
 	/*
+	 * W_hh transposed per layer-direction, for the per-step products
+	 * (recur_product.c): in training in the arena, refreshed by every
+	 * forward; in inference made by rnn_infer_prepare (prep), else NULL.
+	 */
+	float	   *w_hh_t[RNN_MAX_LAYERS][2];	/* (H, GH) or NULL */
+	float	   *w_ih_t[2];		/* (I, GH) layer 0 when I <= RNN_SMALL_INPUT, else NULL */
+
+	/*
 	 * Inference only (rnn_infer_prepare; NULL otherwise, and never in
 	 * training): the first layer's input projection folded per token,
 	 * fold row id = embedding[id] . W_ih^T for each direction ((V, dirs*GH),
-	 * filled lazily: fold_ready[id] says whether row id is computed), and
-	 * W_hh transposed per layer-direction for one running sequence.
+	 * filled lazily: fold_ready[id] says whether row id is computed).
 	 */
 	float	   *fold;			/* (V, dirs * GH) or NULL */
 	unsigned char *fold_ready;	/* (V) */
-	float	   *w_hh_t[RNN_MAX_LAYERS][2];	/* (H, GH) or NULL */
-	void	   *prep;			/* one allocation behind w_hh_t */
+	void	   *prep;			/* one allocation behind w_hh_t (inference) */
 };
 
 RnnStatus	rnn_trainer_create_mode(RnnTrainer **out, RnnModel *model,

@@ -12,22 +12,34 @@
 
 typedef double v8d __attribute__((vector_size(64)));
 
-/* sum of g[i]^2 in double, 8 lanes at a time */
+/*
+ * sum of g[i]^2 in double, 32 lanes at a time in four independent sums: one
+ * chain of double adds waits on its own latency every 8 floats (13% of a
+ * biGRU-128 training step on AVX2, where a v8d is two ymm halves)
+ */
 static double
 sum_squares(const float *g, size_t n)
 {
-	v8d			acc = {0, 0, 0, 0, 0, 0, 0, 0};
+	v8d			acc[4] = {{0}, {0}, {0}, {0}};
 	double		sq = 0.0;
 	size_t		i = 0;
 
+	for (; i + 4 * RNN_VW <= n; i += 4 * RNN_VW)
+		for (int a = 0; a < 4; a++)
+		{
+			v8d			x = __builtin_convertvector(v8_load(g + i + a * RNN_VW, RNN_VW), v8d);
+
+			acc[a] += x * x;
+		}
 	for (; i + RNN_VW <= n; i += RNN_VW)
 	{
 		v8d			x = __builtin_convertvector(v8_load(g + i, RNN_VW), v8d);
 
-		acc += x * x;
+		acc[0] += x * x;
 	}
+	acc[0] += acc[1] + acc[2] + acc[3];
 	for (int k = 0; k < RNN_VW; k++)
-		sq += acc[k];
+		sq += acc[0][k];
 	for (; i < n; i++)
 		sq += (double) g[i] * g[i];
 	return sq;

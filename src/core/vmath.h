@@ -9,7 +9,8 @@
  * These use GCC/Clang vector extensions, so they are explicit SIMD with no
  * intrinsics: AVX/AVX-512 with -march=native, pairs of SSE ops without it.
  *
- * Accuracy (checked in test/core/test_engine.c against double precision):
+ * Accuracy (checked on every code path by test/core/test_isa.c against
+ * double precision):
  * exp has a relative error below 1e-7 on [-87, 88]; sigmoid and tanh a max
  * absolute error below 1e-7 on [-100, 100] (required: < 1e-6), and tanh
  * keeps a relative error near 1e-7 down to tiny |x| (odd polynomial below

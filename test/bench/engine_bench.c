@@ -7,9 +7,13 @@
  *   engine_bench SHAPE THREADS [SECONDS]     SHAPE: lstm64 | bigru128 | lstm512
  *   engine_bench sgemm THREADS [SECONDS]     sgemm GFLOP/s on reference shapes
  *   engine_bench config                      openblas_get_config()
+ *   engine_bench paths                       the kernels' code paths this CPU runs
+ *
+ * The code path of the kernels (src/core/kernels.h) is the engine's choice:
+ * RNN_ISA=generic|avx2|avx512 forces one.
  *
  * Prints one machine-readable line per measurement (read by the script):
- *   RESULT engine SHAPE THREADS seq_per_s gflop_per_s ms_per_step reps seq_per_cpu_s
+ *   RESULT engine-PATH SHAPE THREADS seq_per_s gflop_per_s ms_per_step reps seq_per_cpu_s
  *   SGEMM  LABEL THREADS gflop_per_s gflop_per_cpu_s
  * Figures only: nothing here asserts a time.
  */
@@ -232,7 +236,7 @@ bench_shape(const Shape *s, int threads, double seconds)
 
 	/* last field: sequences per CPU-second of this process (all threads),
 	 * a cross-check that a busy machine's time slicing does not move */
-	printf("RESULT engine %s %d %.1f %.2f %.3f %d %.1f\n", s->name, threads,
+	printf("RESULT engine-%s %s %d %.1f %.2f %.3f %d %.1f\n", rnn_isa_name(rnn_isa_current()), s->name, threads,
 		   s->B / med, step_flops(s) / med * 1e-9, med * 1e3, tm.reps, s->B / cpu_med);
 	rnn_trainer_free(tr);
 	rnn_model_free(model);
@@ -287,10 +291,27 @@ main(int argc, char **argv)
 		printf("%s\n", openblas_get_config());
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "paths") == 0)
+	{
+		for (int i = 0; i < RNN_ISA_COUNT; i++)
+			if (rnn_isa_supported((RnnIsa) i))
+				printf("%s ", rnn_isa_name((RnnIsa) i));
+		printf("\n");
+		return 0;
+	}
 	if (argc < 3)
 	{
-		fprintf(stderr, "usage: engine_bench SHAPE|sgemm|config THREADS [SECONDS]\n");
+		fprintf(stderr, "usage: engine_bench SHAPE|sgemm|config|paths THREADS [SECONDS]\n");
 		return 2;
+	}
+	{
+		const char *why = NULL;
+
+		if (rnn_isa_from_env(&why) != RNN_OK)
+		{
+			fprintf(stderr, "engine_bench: %s\n", why);
+			return 2;
+		}
 	}
 	int			threads = atoi(argv[2]);
 	double		seconds = argc > 3 ? atof(argv[3]) : 3.0;

@@ -7,9 +7,12 @@ rnn.untrained_weights: throughput does not depend on the values), and prints
 rows/s of
 
   (i)   SELECT rnn.sentiment('m', body) FROM t, all rows fetched by the
-        client, serial (max_parallel_workers_per_gather = 0), with 1 and 2
-        parallel workers, and with 2 workers while the leader only gathers,
-        with the EXPLAIN of the parallel plan;
+        client, serial (max_parallel_workers_per_gather = 0) on every code
+        path of the engine's kernels the CPU supports (SET rnn.isa =
+        'generic', 'avx2', 'avx512'; src/core/kernels.h), so an AVX-512
+        machine measures the AVX2 path too; then, on the best path, with 1
+        and 2 parallel workers, and with 2 workers while the leader only
+        gathers, with the EXPLAIN of the parallel plan;
   (ii)  PyTorch scoring one row at a time (the texts already in Python);
   (iii) a psycopg2 client fetching the rows (named cursor) and scoring them
         with PyTorch in batches of 256 (packed sequences, no padding work);
@@ -27,11 +30,12 @@ same scan gave 1.5x); PyTorch one row at a time 900 rows/s; psycopg2 +
 PyTorch batches of 256 5,900 rows/s.
 
 Usage: scoring.py [--rows N] [--repeat K] [--torch-rows N] [--threads N]
-                  [--data DIR] [--keep]
+                  [--paths generic,avx2,avx512] [--data DIR] [--keep]
   --rows N        rows in the table (default 1,000,000)
   --torch-rows N  rows PyTorch one-at-a-time scores (default min(rows, 20000);
                   rows/s is what is compared)
   --threads N     torch.set_num_threads and rnn.blas_threads (default 1)
+  --paths LIST    code paths measured serially (default: all the CPU supports)
 Connects with the usual PG* environment variables.  The data directory is
 $RNN_DATA_DIR/mr (default ../shared/data/mr from the repository root).
 """
@@ -59,6 +63,7 @@ def parse():
     ap.add_argument("--torch-rows", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", default=os.path.join(default_data, "mr"))
+    ap.add_argument("--paths", default=None)
     ap.add_argument("--keep", action="store_true", help="reuse table and model if present")
     ap.add_argument("--sql-only", action="store_true", help="only the SQL figures")
     return ap.parse_args()
@@ -226,14 +231,32 @@ def main():
     cur.fetchall()
 
     res = {}
-    # (workers, leader participates): with 2 workers and the leader scanning
-    # too, three processes share the machine's cores
+    cur.execute("SELECT isa, setting, cpu_supports FROM rnn.isa_info()")
+    isa, setting, supported = cur.fetchone()
+    cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t")
+    print("cpu: %s; code paths it supports: %s; rnn.isa = %s runs %s"
+          % (cpu, ", ".join(supported), setting, isa), flush=True)
+    paths = args.paths.split(",") if args.paths else supported
+    for path in paths:
+        cur.execute("SET rnn.isa = %s", (path,))
+        cur.execute("SELECT rnn.sentiment('scoring_gru', body) FROM scoring_t LIMIT 10")
+        cur.fetchall()
+        med, times = timed(lambda: sql_scan(conn, 0, True), args.repeat)
+        res["sql0:" + path] = args.rows / med
+        print("SQL, serial, rnn.isa = %s: %s s -> %.0f rows/s"
+              % (path, " ".join("%.2f" % t for t in times), args.rows / med), flush=True)
+    cur.execute("RESET rnn.isa")
+    res["sql0"] = res["sql0:" + isa] if ("sql0:" + isa) in res else None
+    # (workers, leader participates), on the best path: with 2 workers and
+    # the leader scanning too, three processes share the machine's cores
     for workers, leader in ((0, True), (1, True), (2, True), (2, False)):
+        if workers == 0 and res["sql0"] is not None:
+            continue
         med, times = timed(lambda: sql_scan(conn, workers, leader), args.repeat)
         key = "sql%d%s" % (workers, "" if leader else "x")
         res[key] = args.rows / med
-        print("SQL, %d workers%s: %s s -> %.0f rows/s"
-              % (workers, "" if leader else " (leader only gathers)",
+        print("SQL, %d workers%s, rnn.isa = auto (%s): %s s -> %.0f rows/s"
+              % (workers, "" if leader else " (leader only gathers)", isa,
                  " ".join("%.2f" % t for t in times), args.rows / med), flush=True)
     cur.execute("RESET parallel_leader_participation")
     plan = explain(conn, 2)
@@ -296,16 +319,21 @@ def main():
     print()
     print("| measure | rows/s | ratio |")
     print("| --- | ---: | ---: |")
-    print("| SELECT rnn.sentiment, serial | %.0f | |" % res["sql0"])
-    print("| SELECT rnn.sentiment, 1 parallel worker + leader | %.0f | %.2fx serial |" % (res["sql1"], res["sql1"] / res["sql0"]))
-    print("| SELECT rnn.sentiment, 2 parallel workers + leader | %.0f | %.2fx serial |" % (res["sql2"], res["sql2"] / res["sql0"]))
-    print("| SELECT rnn.sentiment, 2 parallel workers, leader only gathers | %.0f | %.2fx serial |" % (res["sql2x"], res["sql2x"] / res["sql0"]))
+    for path in paths:
+        r = res["sql0:" + path]
+        vs = ""
+        if "torch1" in res:
+            vs = "%.1fx PyTorch one row at a time, %.2fx psycopg2 + PyTorch batches" % (
+                r / res["torch1"], r / res["client256"])
+        print("| SELECT rnn.sentiment, serial, rnn.isa = %s | %.0f | %s |" % (path, r, vs))
+    print("| SELECT rnn.sentiment, 1 parallel worker + leader (%s) | %.0f | %.2fx serial |" % (isa, res["sql1"], res["sql1"] / res["sql0"]))
+    print("| SELECT rnn.sentiment, 2 parallel workers + leader (%s) | %.0f | %.2fx serial |" % (isa, res["sql2"], res["sql2"] / res["sql0"]))
+    print("| SELECT rnn.sentiment, 2 parallel workers, leader only gathers (%s) | %.0f | %.2fx serial |" % (isa, res["sql2x"], res["sql2x"] / res["sql0"]))
     if "torch1" in res:
         for key, label in (("torch1", "PyTorch, one row at a time"),
                            ("client256", "psycopg2 client, PyTorch batches of 256")):
-            print("| %s | %.0f | SQL serial %.1fx, parallel %.1fx |"
-                  % (label, res[key], res["sql0"] / res[key], res["sql2"] / res[key]))
-
+            print("| %s | %.0f | SQL serial (%s) %.1fx, parallel %.1fx |"
+                  % (label, res[key], isa, res["sql0"] / res[key], res["sql2"] / res[key]))
 
 if __name__ == "__main__":
     sys.exit(main())

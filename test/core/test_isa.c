@@ -6,11 +6,11 @@
  *    forced path that silently fell back to another fails here;
  *  - names parse, and a path the CPU lacks is refused, the path in use
  *    unchanged;
- *  - on every path this CPU supports: the matrix-vector product against a
- *    double-precision reference over column counts that exercise each
- *    register block and tail, Adam and the squared norm against double
- *    references, and a forward + backward of every cell against the
- *    generic path (the PyTorch fixtures in test_engine check one path per
+ *  - on every path this CPU supports: the matrix-vector product and the
+ *    small GEMM of the recurrent steps against double-precision references
+ *    over shapes that exercise each register block and tail, sigmoid and
+ *    tanh, Adam and the squared norm against double references, and a
+ *    forward + backward of every cell against the generic path (the PyTorch fixtures in test_engine check one path per
  *    run; this checks that all paths agree with each other in one run).
  *
  * Output: TAP.  test_isa --supported prints the paths this CPU runs.
@@ -155,6 +155,121 @@ test_matvec(const RnnKernels *k)
 	tap_ok(worst < 1e-6, "%s: recur_matvec over %zu shapes (GH 1..1537, H 1..128): "
 		   "max error %.2g of sum|h w| (< 1e-6)", rnn_isa_name(k->isa),
 		   sizeof(ghs) / sizeof(ghs[0]) * sizeof(hs) / sizeof(hs[0]), worst);
+}
+
+static void
+test_gemm_small(const RnnKernels *k)
+{
+	/* M: every row tile (1..MR) and several full ones; N: vector blocks and
+	 * tails; K: the shapes of the cells and odd ones */
+	static const int ms[] = {1, 2, 3, 5, 6, 7, 13, 50, 64};
+	static const int ns[] = {1, 3, 8, 13, 16, 24, 33, 64, 100, 384};
+	static const int ks[] = {1, 7, 64, 129};
+	RnnRng		rng;
+	double		worst = 0.0;
+	int			shapes = 0;
+
+	rnn_rng_seed(&rng, 6);
+	for (size_t a = 0; a < sizeof(ms) / sizeof(ms[0]); a++)
+		for (size_t b = 0; b < sizeof(ns) / sizeof(ns[0]); b++)
+			for (size_t c = 0; c < sizeof(ks) / sizeof(ks[0]); c++)
+				for (int acc = 0; acc < 2; acc++)
+				{
+					int			M = ms[a],
+								N = ns[b],
+								K = ks[c];
+					int			lda = K + 3,
+								ldb = N + 5,
+								ldc = N + 2;	/* strides wider than the rows */
+					float	   *A = malloc(sizeof(float) * (size_t) M * lda);
+					float	   *B = malloc(sizeof(float) * (size_t) K * ldb);
+					float	   *C = malloc(sizeof(float) * (size_t) M * ldc);
+
+					fill_uniform(&rng, A, (size_t) M * lda, -1, 1);
+					fill_uniform(&rng, B, (size_t) K * ldb, -1, 1);
+					fill_uniform(&rng, C, (size_t) M * ldc, -1, 1);
+					{
+						float	   *C0 = malloc(sizeof(float) * (size_t) M * ldc);
+
+						memcpy(C0, C, sizeof(float) * (size_t) M * ldc);
+						k->gemm_small(C, ldc, A, lda, B, ldb, M, N, K, acc);
+						for (int i = 0; i < M; i++)
+							for (int j = 0; j < ldc; j++)
+							{
+								double		ref = acc ? C0[i * ldc + j] : 0.0,
+											mag = fabs(ref);
+								double		e;
+
+								if (j >= N)
+								{
+									/* the stride's padding is left alone */
+									if (C[i * ldc + j] != C0[i * ldc + j])
+										worst = INFINITY;
+									continue;
+								}
+								for (int q = 0; q < K; q++)
+								{
+									ref += (double) A[i * lda + q] * B[q * ldb + j];
+									mag += fabs((double) A[i * lda + q] * B[q * ldb + j]);
+								}
+								e = fabs(C[i * ldc + j] - ref) / (mag > 1e-30 ? mag : 1e-30);
+								if (!(e <= worst))
+									worst = e;
+							}
+						free(C0);
+					}
+					shapes++;
+					free(A);
+					free(B);
+					free(C);
+				}
+	tap_ok(worst < 1e-6, "%s: gemm_small over %d shapes (M 1..64, N 1..384, K 1..129, = and +=): "
+		   "max error %.2g of sum|a b| (< 1e-6)", rnn_isa_name(k->isa), shapes, worst);
+}
+
+/* sigmoid and tanh (vmath.h) against double on [-100, 100] and near 0 */
+static void
+test_activations(const RnnKernels *k)
+{
+	enum
+	{
+		N = 200001
+	};
+	float	   *x = malloc(sizeof(float) * (N + 2000)),
+			   *sig = malloc(sizeof(float) * (N + 2000)),
+			   *th = malloc(sizeof(float) * (N + 2000));
+	double		err_sig = 0.0,
+				err_tanh = 0.0,
+				rel_tanh_small = 0.0;
+	int			n = 0;
+
+	for (int i = 0; i < N; i++)
+		x[n++] = -100.0f + 200.0f * i / (N - 1);
+	for (int i = 1; i <= 1000; i++)
+	{
+		x[n++] = 1e-6f * i;		/* tiny |x|: tanh must keep relative accuracy */
+		x[n++] = -7e-4f * i;
+	}
+	k->sigmoid_tanh(sig, th, x, n);
+	for (int i = 0; i < n; i++)
+	{
+		double		s = 1.0 / (1.0 + exp(-(double) x[i])),
+					t = tanh((double) x[i]);
+
+		if (!(fabs(sig[i] - s) <= err_sig))
+			err_sig = fabs(sig[i] - s);
+		if (!(fabs(th[i] - t) <= err_tanh))
+			err_tanh = fabs(th[i] - t);
+		if (fabs(x[i]) < 0.7 && x[i] != 0 && !(fabs(th[i] - t) / fabs(t) <= rel_tanh_small))
+			rel_tanh_small = fabs(th[i] - t) / fabs(t);
+	}
+	tap_ok(err_sig < 1e-6 && err_tanh < 1e-6 && rel_tanh_small < 1e-6,
+		   "%s: sigmoid, tanh on [-100, 100]: max abs error %.2g, %.2g (< 1e-6); "
+		   "tanh relative below |x| 0.7: %.2g", rnn_isa_name(k->isa), err_sig, err_tanh,
+		   rel_tanh_small);
+	free(x);
+	free(sig);
+	free(th);
 }
 
 static void
@@ -358,6 +473,8 @@ main(int argc, char **argv)
 			continue;
 		}
 		test_matvec(rnn_kernels());
+		test_gemm_small(rnn_kernels());
+		test_activations(rnn_kernels());
 		test_optim_loops(rnn_kernels());
 		if (isa != RNN_ISA_GENERIC)
 			test_paths_agree(isa);
