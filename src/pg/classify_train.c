@@ -113,24 +113,6 @@ static const char *const arg_names[] = {
 
 #define ARG_EMBEDDINGS 27		/* the one argument that may be NULL */
 
-static inline void
-check_int(const char *name, int v, int lo, int hi)
-{
-	if (v < lo || v > hi)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be between %d and %d, not %d", name, lo, hi, v)));
-}
-
-static inline void
-check_real(const char *name, double v, double lo, double hi, bool hi_open)
-{
-	if (isnan(v) || v < lo || v > hi || (hi_open && v >= hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be in [%g, %g%s, not %g", name, lo, hi, hi_open ? ")" : "]", v)));
-}
-
 static const char *
 pooling_name(RnnPooling p)
 {
@@ -176,13 +158,13 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 
 	a->bidirectional = PG_GETARG_BOOL(5);
 	a->num_layers = PG_GETARG_INT32(6);
-	check_int("num_layers", a->num_layers, 1, RNN_MAX_LAYERS);
+	rnn_check_int_arg("num_layers", a->num_layers, 1, RNN_MAX_LAYERS);
 	a->embedding_dim = PG_GETARG_INT32(7);
-	check_int("embedding_dim", a->embedding_dim, 1, 4096);
+	rnn_check_int_arg("embedding_dim", a->embedding_dim, 1, 4096);
 	a->hidden_size = PG_GETARG_INT32(8);
-	check_int("hidden_size", a->hidden_size, 1, RNN_MAX_HIDDEN);
+	rnn_check_int_arg("hidden_size", a->hidden_size, 1, RNN_MAX_HIDDEN);
 	a->dropout = PG_GETARG_FLOAT8(9);
-	check_real("dropout", a->dropout, 0, 1, true);
+	rnn_check_real_arg("dropout", a->dropout, 0, 1, true);
 
 	s = text_to_cstring(PG_GETARG_TEXT_PP(10));
 	if (strcmp(s, "last") == 0)
@@ -207,28 +189,28 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 	a->tokens = (RnnTokMode) rnn_tok_mode_from_name(s);
 
 	a->vocab_size = PG_GETARG_INT32(12);
-	check_int("vocab_size", a->vocab_size, 3, RNN_MAX_VOCAB);
+	rnn_check_int_arg("vocab_size", a->vocab_size, 3, RNN_MAX_VOCAB);
 	a->min_count = PG_GETARG_INT32(13);
-	check_int("min_count", a->min_count, 1, INT_MAX);
+	rnn_check_int_arg("min_count", a->min_count, 1, INT_MAX);
 	a->max_tokens = PG_GETARG_INT32(14);
-	check_int("max_tokens", a->max_tokens, 1, 100000);
+	rnn_check_int_arg("max_tokens", a->max_tokens, 1, 100000);
 	a->epochs = PG_GETARG_INT32(15);
-	check_int("epochs", a->epochs, 1, 100000);
+	rnn_check_int_arg("epochs", a->epochs, 1, 100000);
 	a->batch_size = PG_GETARG_INT32(16);
-	check_int("batch_size", a->batch_size, 1, 100000);
+	rnn_check_int_arg("batch_size", a->batch_size, 1, 100000);
 	a->learning_rate = PG_GETARG_FLOAT8(17);
-	check_real("learning_rate", a->learning_rate, 1e-9, 10, false);
+	rnn_check_real_arg("learning_rate", a->learning_rate, 1e-9, 10, false);
 	a->validation_fraction = PG_GETARG_FLOAT8(18);
-	check_real("validation_fraction", a->validation_fraction, 0, 0.9, false);
+	rnn_check_real_arg("validation_fraction", a->validation_fraction, 0, 0.9, false);
 	a->patience = PG_GETARG_INT32(19);
-	check_int("patience", a->patience, 0, 100000);
+	rnn_check_int_arg("patience", a->patience, 0, 100000);
 	a->seed = PG_GETARG_INT64(20);
 	a->word_dropout = PG_GETARG_FLOAT8(21);
-	check_real("word_dropout", a->word_dropout, 0, 1, true);
+	rnn_check_real_arg("word_dropout", a->word_dropout, 0, 1, true);
 	a->weight_decay = PG_GETARG_FLOAT8(22);
-	check_real("weight_decay", a->weight_decay, 0, 1, false);
+	rnn_check_real_arg("weight_decay", a->weight_decay, 0, 1, false);
 	a->clip_norm = PG_GETARG_FLOAT8(23);
-	check_real("clip_norm", a->clip_norm, 0, 1e6, false);
+	rnn_check_real_arg("clip_norm", a->clip_norm, 0, 1e6, false);
 	a->balance_classes = PG_GETARG_BOOL(24);
 
 	s = text_to_cstring(PG_GETARG_TEXT_PP(25));
@@ -242,7 +224,7 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 				 errmsg("invalid early_stopping \"%s\"", s),
 				 errhint("Use loss (validation log loss) or accuracy (validation accuracy).")));
 	a->ngram_order = PG_NARGS() > 26 ? PG_GETARG_INT32(26) : 2;
-	check_int("ngram_order", a->ngram_order, 0, RNN_NGRAM_MAX_ORDER);
+	rnn_check_int_arg("ngram_order", a->ngram_order, 0, RNN_NGRAM_MAX_ORDER);
 	a->embeddings = PG_NARGS() > ARG_EMBEDDINGS && !PG_ARGISNULL(ARG_EMBEDDINGS) ?
 		PG_GETARG_OID(ARG_EMBEDDINGS) : InvalidOid;
 	a->freeze_embeddings = PG_NARGS() > ARG_EMBEDDINGS + 1 && PG_GETARG_BOOL(ARG_EMBEDDINGS + 1);
