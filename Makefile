@@ -10,7 +10,7 @@ EXTENSION = rnn_ext
 # source sql/rnn_ext.sql (as pgvector builds vector--X.Y.sql from
 # sql/vector.sql); every older version is reached by the chain of upgrade
 # scripts sql/rnn_ext--OLD--NEW.sql, each hop present.
-EXTVERSION = 0.3
+EXTVERSION = 0.4
 
 MODULE_big = rnn_ext
 # The install scripts of older versions (CREATE EXTENSION rnn_ext VERSION
