@@ -243,7 +243,7 @@ SELECT * FROM rnn.train_forecaster('', 'readings', 'ts', 'temp');
 -- Using a model the wrong way.
 SELECT * FROM rnn.forecast('no_such_model');
 SELECT * FROM rnn.forecast('temp', horizon => 13, relation => 'readings_past');
-SELECT * FROM rnn.forecast('temp', level => 0.999, relation => 'readings_past');
+SELECT * FROM rnn.forecast('temp', level => 0.9995, relation => 'readings_past');
 SELECT rnn.import_model('mood', rnn.untrained_weights(
          '{"cell": "gru", "vocab_size": 5, "embedding_dim": 4, "hidden_size": 6,
            "head": "classifier", "output_size": 2}'), 'classifier') AS version;

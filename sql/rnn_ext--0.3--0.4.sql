@@ -3,3 +3,64 @@
 -- words, so an updated database equals a fresh 0.4 install
 -- (test/pq/upgrade.sh compares the two).
 \echo Use "ALTER EXTENSION rnn_ext UPDATE TO '0.4'" to load this file. \quit
+
+-- train_forecaster gains warm_start and warm_start_version (start from a
+-- stored version's weights and statistics); rnn.detect_anomalies
+DROP FUNCTION rnn.train_forecaster(text, regclass, text, text, text, text[], text, int, int,
+    float8, int, int, int, int, float8, float8, int, bigint, text, text, boolean, int, int, float8,
+    boolean);
+
+CREATE FUNCTION rnn.train_forecaster(
+    model_name text,
+    relation regclass,
+    time_column text,
+    value_column text,
+    series_column text DEFAULT NULL,
+    feature_columns text[] DEFAULT '{}',
+    cell text DEFAULT 'lstm',
+    hidden_size int DEFAULT 64,
+    num_layers int DEFAULT 1,
+    dropout float8 DEFAULT 0,
+    window_size int DEFAULT 96,
+    horizon int DEFAULT 24,
+    epochs int DEFAULT 30,
+    batch_size int DEFAULT 64,
+    learning_rate float8 DEFAULT 0.001,
+    validation_fraction float8 DEFAULT 0.2,
+    patience int DEFAULT 5,
+    seed bigint DEFAULT 42,
+    missing text DEFAULT 'error',
+    normalization text DEFAULT 'window',
+    linear_skip boolean DEFAULT true,
+    season_length int DEFAULT NULL,
+    batches_per_epoch int DEFAULT NULL,
+    clip_norm float8 DEFAULT 1.0,
+    seasonal boolean DEFAULT false,
+    warm_start boolean DEFAULT false,
+    warm_start_version int DEFAULT NULL,
+    OUT model text, OUT version int,
+    OUT train_mse float8, OUT train_mae float8,
+    OUT valid_mse float8, OUT valid_mae float8,
+    OUT naive_valid_mse float8, OUT naive_valid_mae float8,
+    OUT seasonal_valid_mse float8, OUT seasonal_valid_mae float8,
+    OUT epochs_run int, OUT best_epoch int, OUT seconds float8,
+    OUT series int, OUT train_windows bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'rnn_train_forecaster'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION rnn.train_forecaster IS
+'Train a GRU/LSTM forecaster on the ordered rows of a table (one or many series, optional covariates) and store it as a new version of model_name, from random weights or (warm_start) from a stored version''s weights and statistics; returns train/validation errors next to the naive and seasonal-naive baselines';
+
+CREATE FUNCTION rnn.detect_anomalies(
+    model text,
+    relation regclass,
+    level float8 DEFAULT 0.99,
+    all_rows boolean DEFAULT false)
+RETURNS TABLE (series text, ts timestamptz, t bigint, value float8, forecast float8,
+               lo float8, hi float8, score float8, is_anomaly boolean)
+AS 'MODULE_PATHNAME', 'rnn_detect_anomalies'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+
+COMMENT ON FUNCTION rnn.detect_anomalies IS
+'The rows of a table whose value falls outside the forecaster''s one-step-ahead split-conformal interval at the given level, with the forecast, the interval and a score (distance from the forecast in interval half-widths); all_rows returns every row with is_anomaly';

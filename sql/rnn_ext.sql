@@ -562,6 +562,8 @@ CREATE FUNCTION rnn.train_forecaster(
     batches_per_epoch int DEFAULT NULL,
     clip_norm float8 DEFAULT 1.0,
     seasonal boolean DEFAULT false,
+    warm_start boolean DEFAULT false,
+    warm_start_version int DEFAULT NULL,
     OUT model text, OUT version int,
     OUT train_mse float8, OUT train_mae float8,
     OUT valid_mse float8, OUT valid_mae float8,
@@ -574,7 +576,7 @@ AS 'MODULE_PATHNAME', 'rnn_train_forecaster'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION rnn.train_forecaster IS
-'Train a GRU/LSTM forecaster on the ordered rows of a table (one or many series, optional covariates) and store it as a new version of model_name; returns train/validation errors next to the naive and seasonal-naive baselines';
+'Train a GRU/LSTM forecaster on the ordered rows of a table (one or many series, optional covariates) and store it as a new version of model_name, from random weights or (warm_start) from a stored version''s weights and statistics; returns train/validation errors next to the naive and seasonal-naive baselines';
 
 CREATE FUNCTION rnn.forecast(
     model text,
@@ -587,6 +589,19 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 
 COMMENT ON FUNCTION rnn.forecast IS
 'The next horizon values of every series after its last row, with split-conformal prediction intervals [lo, hi] at the given level';
+
+CREATE FUNCTION rnn.detect_anomalies(
+    model text,
+    relation regclass,
+    level float8 DEFAULT 0.99,
+    all_rows boolean DEFAULT false)
+RETURNS TABLE (series text, ts timestamptz, t bigint, value float8, forecast float8,
+               lo float8, hi float8, score float8, is_anomaly boolean)
+AS 'MODULE_PATHNAME', 'rnn_detect_anomalies'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+
+COMMENT ON FUNCTION rnn.detect_anomalies IS
+'The rows of a table whose value falls outside the forecaster''s one-step-ahead split-conformal interval at the given level, with the forecast, the interval and a score (distance from the forecast in interval half-widths); all_rows returns every row with is_anomaly';
 
 CREATE FUNCTION rnn.evaluate(
     model text,

@@ -289,6 +289,56 @@ typedef struct FcModelInfo
 FcModelInfo *fc_model_info(RnnCachedModel *entry);
 int			fc_find_series(const FcModelInfo *info, const char *key);
 
+/*
+ * forecast_warm.c: warm_start => true.  A stored forecaster's weights and
+ * statistics, copied out of the model cache.
+ */
+typedef struct FcWarmStart
+{
+	char	   *name;
+	int32		version;		/* the version started from */
+	RnnConfig	cfg;
+	size_t		n_params;
+	float	   *params;			/* (n_params) */
+	FcShape		shape;
+	FcStep		step;			/* zero: stored without one (before 0.3) */
+	FcTimeKind	step_time_kind;
+	char	   *series_column;	/* NULL: one series */
+	int			n_features;
+	char	  **feature_columns;
+	int			n_series;
+	char	  **keys;			/* sorted */
+	double	   *mean;			/* (n_series, 1 + n_features) */
+	double	   *std;			/* (n_series, 1 + n_features) */
+} FcWarmStart;
+
+/* version <= 0: the deployed version, else the latest.  Errors name a
+ * missing model or version and a model of another kind. */
+FcWarmStart *fc_warm_load(const char *name, int32 version);
+/* Before reading: the arguments against the stored model (season_arg 0:
+ * not given, then checked by fc_warm_check_model once the step is known). */
+void		fc_warm_check(const FcWarmStart *ws, RnnCellKind cell, int hidden, int layers,
+						  bool linear_skip, const FcShape *shape, const FcSpec *spec,
+						  int season_arg);
+/* After reading: the season and the network's sizes. */
+void		fc_warm_check_model(const FcWarmStart *ws, const FcShape *shape, const RnnConfig *cfg);
+/* The stored mean/std for the series the model knows (after
+ * fc_compute_stats, before fc_apply_stats); returns how many. */
+int			fc_warm_stats(const FcWarmStart *ws, FcData *data);
+void		fc_warm_params(const FcWarmStart *ws, RnnModel *model);
+
+/*
+ * forecast_score.c, shared with forecast_anomaly.c: read a relation for a
+ * stored model (relid invalid: its training relation; keep > 0: only the
+ * newest keep steps, padded), normalize it with the model's statistics,
+ * run B windows, and the conformal half-width of step h at level.
+ */
+void		fc_read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data);
+void		fc_use_model_stats(FcData *data, const FcModelInfo *info);
+void		fc_infer_windows(RnnInfer *inf, int B, int T, const float *x, const float *skip,
+							 int *lengths, float *out);
+double		fc_conformal_width(const FcModelInfo *info, int h, double level);
+
 /* 'lstm' / 'gru' / 'rnn' (or 'tanh'), else an error naming the value. */
 RnnCellKind rnn_parse_cell(const char *cell);
 

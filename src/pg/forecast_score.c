@@ -189,8 +189,8 @@ fc_find_series(const FcModelInfo *info, const char *key)
  * Statistics for every series of data: the model's for series it was
  * trained on, the series' own (over all its rows) for new ones.
  */
-static void
-use_model_stats(FcData *data, const FcModelInfo *info)
+void
+fc_use_model_stats(FcData *data, const FcModelInfo *info)
 {
 	int			C = data->n_channels;
 
@@ -216,8 +216,8 @@ use_model_stats(FcData *data, const FcModelInfo *info)
 
 /* keep > 0: only the newest keep steps of each series (fc_read_tail), padded
  * to keep */
-static void
-read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
+void
+fc_read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
 {
 	FcSpec		spec = info->spec;
 
@@ -240,8 +240,8 @@ read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
 
 /* Run B windows of T steps (x packed time-major, skip per window) through
  * the model: out (B, horizon). */
-static void
-infer_windows(RnnInfer *inf, int B, int T, const float *x, const float *skip,
+void
+fc_infer_windows(RnnInfer *inf, int B, int T, const float *x, const float *skip,
 			  int *lengths, float *out)
 {
 	RnnBatch	batch;
@@ -303,7 +303,7 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 						   skip ? skip + (size_t) b * K : NULL, K, target + (size_t) b * Hz,
 						   base + (size_t) b * Hz);
 		}
-		infer_windows(inf, B, T, x, skip, lengths, out);
+		fc_infer_windows(inf, B, T, x, skip, lengths, out);
 
 		for (int b = 0; b < B; b++)
 		{
@@ -371,8 +371,8 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
  *    residuals of each step (scaled by each series' standard deviation);
  *    NULL when the model was trained without validation data.
  */
-static double
-conformal_width(const FcModelInfo *info, int h, double level)
+double
+fc_conformal_width(const FcModelInfo *info, int h, double level)
 {
 	int			nl = info->n_levels;
 	const double *lv = info->levels;
@@ -452,8 +452,8 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	 * the left with its oldest value; two rows at least, to detect the step
 	 * of a model stored without one.
 	 */
-	read_for_model(info, relid, Max(sh.window, 2), &data);
-	use_model_stats(&data, info);
+	fc_read_for_model(info, relid, Max(sh.window, 2), &data);
+	fc_use_model_stats(&data, info);
 
 	W = sh.window;
 	Hz = sh.horizon;
@@ -480,7 +480,7 @@ rnn_forecast(PG_FUNCTION_ARGS)
 			fc_fill_window(&data, s, s->n - W, &sh, x + (size_t) b * I, B,
 						   skip ? skip + (size_t) b * K : NULL, K, NULL, base + (size_t) b * Hz);
 		}
-		infer_windows(inf, B, T, x, skip, lengths, out);
+		fc_infer_windows(inf, B, T, x, skip, lengths, out);
 
 		for (int b = 0; b < B; b++)
 		{
@@ -505,7 +505,7 @@ rnn_forecast(PG_FUNCTION_ARGS)
 				if (info->n_levels > 0)
 				{
 					/* the width is in network units: a 'level' model's is a ratio */
-					double		wdt = conformal_width(info, h, level);
+					double		wdt = fc_conformal_width(info, h, level);
 
 					values[4] = Float8GetDatum(fc_denormalize(&sh, s, z - wdt));
 					values[5] = Float8GetDatum(fc_denormalize(&sh, s, z + wdt));
@@ -556,8 +556,8 @@ rnn_evaluate(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "rnn evaluate", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	rnn_require_blas();
-	read_for_model(info, relid, 0, &data);
-	use_model_stats(&data, info);
+	fc_read_for_model(info, relid, 0, &data);
+	fc_use_model_stats(&data, info);
 	fc_windows_init(&w, &data, &info->shape, FC_WINDOWS_ALL);
 	if (w.count == 0)
 		ereport(ERROR,
@@ -771,7 +771,7 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	}
 	fc_apply_stats(&one);
 	fc_fill_window(&one, &ser, 0, &info->shape, x, 1, skip, K, NULL, base);
-	infer_windows(info->one, 1, fc_steps(&info->shape), x, skip, &length, out);
+	fc_infer_windows(info->one, 1, fc_steps(&info->shape), x, skip, &length, out);
 
 	d = palloc(sizeof(Datum) * Hz);
 	for (int h = 0; h < Hz; h++)

@@ -36,9 +36,25 @@
 #include "forecast.h"
 #include "jsonb_util.h"
 
-/* Residual quantile levels stored for conformal intervals: 0.50 .. 0.99 */
+/*
+ * Residual quantile levels stored for conformal intervals: 0.50 .. 0.99 in
+ * steps of 0.01, then 0.995 and 0.999 for rnn.detect_anomalies, where 0.99
+ * would flag one hourly reading in four days of a clean series.  Each
+ * model stores its list (normalization.conformal_levels), so older models
+ * keep theirs.
+ */
 #define FC_LEVEL_MIN 50
 #define FC_LEVEL_MAX 99
+#define FC_N_LEVELS (FC_LEVEL_MAX - FC_LEVEL_MIN + 1 + 2)
+
+static void
+fc_levels(double *levels)
+{
+	for (int l = FC_LEVEL_MIN; l <= FC_LEVEL_MAX; l++)
+		levels[l - FC_LEVEL_MIN] = l / 100.0;
+	levels[FC_N_LEVELS - 2] = 0.995;
+	levels[FC_N_LEVELS - 1] = 0.999;
+}
 /*
  * Windows scored for the metrics, evenly spaced: training metrics are for
  * information, 20,000 windows; the validation part also gives the interval
@@ -311,7 +327,7 @@ build_normalization(const FcData *data, const double *q, int horizon)
 	StringInfoData b;
 	int			C = data->n_channels;
 	double	   *tmp = palloc(sizeof(double) * (size_t) data->n_series * C);
-	double		levels[FC_LEVEL_MAX - FC_LEVEL_MIN + 1];
+	double		levels[FC_N_LEVELS];
 
 	initStringInfo(&b);
 	appendStringInfo(&b, "{\"time_type\": \"%s\", \"series\": [",
@@ -332,12 +348,11 @@ build_normalization(const FcData *data, const double *q, int horizon)
 	rnn_json_append_doubles(&b, tmp, (size_t) data->n_series * C);
 	if (q != NULL)
 	{
-		for (int l = FC_LEVEL_MIN; l <= FC_LEVEL_MAX; l++)
-			levels[l - FC_LEVEL_MIN] = l / 100.0;
+		fc_levels(levels);
 		appendStringInfoString(&b, ", \"conformal_levels\": ");
-		rnn_json_append_doubles(&b, levels, FC_LEVEL_MAX - FC_LEVEL_MIN + 1);
+		rnn_json_append_doubles(&b, levels, FC_N_LEVELS);
 		appendStringInfoString(&b, ", \"conformal_q\": ");
-		rnn_json_append_doubles(&b, q, (size_t) horizon * (FC_LEVEL_MAX - FC_LEVEL_MIN + 1));
+		rnn_json_append_doubles(&b, q, (size_t) horizon * FC_N_LEVELS);
 	}
 	appendStringInfoChar(&b, '}');
 	return rnn_jsonb_from_text(b.data);
@@ -360,9 +375,12 @@ cmp_float(const void *a, const void *b)
 static double *
 conformal_quantiles(float *resid, int64 n, int horizon)
 {
-	int			nl = FC_LEVEL_MAX - FC_LEVEL_MIN + 1;
+	int			nl = FC_N_LEVELS;
 	double	   *q = palloc(sizeof(double) * horizon * nl);
 	float	   *col = palloc(sizeof(float) * n);
+	double		levels[FC_N_LEVELS];
+
+	fc_levels(levels);
 
 	for (int h = 0; h < horizon; h++)
 	{
@@ -371,8 +389,7 @@ conformal_quantiles(float *resid, int64 n, int horizon)
 		qsort(col, n, sizeof(float), cmp_float);
 		for (int l = 0; l < nl; l++)
 		{
-			double		level = (FC_LEVEL_MIN + l) / 100.0;
-			int64		k = (int64) ceil((n + 1) * level);
+			int64		k = (int64) ceil((n + 1) * levels[l]);
 
 			q[h * nl + l] = col[Min(Max(k, 1), n) - 1];
 		}
@@ -432,7 +449,10 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				clip;
 	int64		seed;
 	bool		linear_skip,
-				seasonal;
+				seasonal,
+				warm;
+	int32		warm_version;
+	FcWarmStart *ws = NULL;
 	FcNorm		norm;
 	float	   *resid = NULL;
 	int64		n_resid = 0;
@@ -487,6 +507,13 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	bpe = PG_ARGISNULL(22) ? 0 : PG_GETARG_INT32(22);
 	clip = PG_ARGISNULL(23) ? 1.0 : PG_GETARG_FLOAT8(23);
 	seasonal = PG_ARGISNULL(24) ? false : PG_GETARG_BOOL(24);
+	warm = PG_ARGISNULL(25) ? false : PG_GETARG_BOOL(25);
+	warm_version = PG_ARGISNULL(26) ? 0 : PG_GETARG_INT32(26);
+	if (!PG_ARGISNULL(26))
+	{
+		check_int_range("warm_start_version", warm_version, 1, PG_INT32_MAX);
+		warm = true;			/* a version to start from implies a warm start */
+	}
 
 	rnn_parse_cell(cell_name);
 	check_int_range("hidden_size", hidden, 1, RNN_MAX_HIDDEN);
@@ -495,7 +522,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	check_int_range("window_size", window, 1, 100000);
 	check_int_range("horizon", horizon, 1, 10000);
 	check_int_range("epochs", epochs, 0, 100000);
-	if (epochs == 0 && !linear_skip && !seasonal)
+	if (epochs == 0 && !linear_skip && !seasonal && !warm)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epochs = 0 needs linear_skip or seasonal"),
@@ -539,6 +566,27 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 
+	/*
+	 * 0. warm start: the stored model, checked against the arguments before
+	 * a row is read; its calendar step is the one the rows must have
+	 * (forecast_warm.c).
+	 */
+	if (warm)
+	{
+		FcShape		given;
+
+		ws = fc_warm_load(name, warm_version);
+		given.window = window;
+		given.horizon = horizon;
+		given.norm = norm;
+		given.seasonal = seasonal;
+		given.season = season;
+		fc_warm_check(ws, rnn_parse_cell(cell_name), hidden, layers, linear_skip, &given,
+					  &spec, season);
+		spec.step = ws->step;
+		spec.step_time_kind = ws->step_time_kind;
+	}
+
 	/* 1. read */
 	fc_read(&spec, &data);
 	if (data.n_series == 0)
@@ -561,6 +609,17 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		fc_log_values(&data);
 		fc_level_stats(&data, shape.season);
 	}
+	if (ws != NULL)
+	{
+		int			known = fc_warm_stats(ws, &data);
+
+		ereport(NOTICE,
+				(errmsg("%s: warm start from version %d, whose statistics %d of the %d series keep",
+						name, ws->version, known, data.n_series),
+				 known < data.n_series ?
+				 errdetail("The other %d, new to the model, are scaled by their own training part.",
+						   data.n_series - known) : 0));
+	}
 	fc_apply_stats(&data);
 
 	/* 3. model */
@@ -574,6 +633,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	cfg.pooling = RNN_POOL_LAST;
 	cfg.skip_size = linear_skip ? window : 0;
 	cfg.dropout = (float) dropout;
+	if (ws != NULL)
+		fc_warm_check_model(ws, &shape, &cfg);
 
 	need = rnn_fit_memory(&cfg, batch, fc_steps(&shape));
 	if (need == SIZE_MAX)
@@ -602,14 +663,19 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 
 	rnn_check_status(rnn_model_create(&model, &cfg), "could not create the model");
 	rnn_model_init(model, (uint64_t) seed);
-	/* a seasonal model starts as the seasonal-naive forecast */
-	if (seasonal)
+	if (ws != NULL)
+		fc_warm_params(ws, model);	/* the stored weights are the start */
+	else
 	{
-		memset(model->p.head_w, 0, sizeof(float) * horizon * rnn_feature_size(&cfg));
-		memset(model->p.head_b, 0, sizeof(float) * horizon);
+		/* a seasonal model starts as the seasonal-naive forecast */
+		if (seasonal)
+		{
+			memset(model->p.head_w, 0, sizeof(float) * horizon * rnn_feature_size(&cfg));
+			memset(model->p.head_b, 0, sizeof(float) * horizon);
+		}
+		if (cfg.skip_size > 0)
+			fc_fit_linear(model, &fd.train, &fd.valid, NULL);
 	}
-	if (cfg.skip_size > 0)
-		fc_fit_linear(model, &fd.train, &fd.valid, NULL);
 
 	/* 4. fit */
 	{
@@ -642,7 +708,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		memset(&fr, 0, sizeof(fr));
 		fr.train_curve = palloc(sizeof(double) * Max(epochs, 1));
 		fr.valid_curve = palloc(sizeof(double) * Max(epochs, 1));
-		/* epochs = 0: the ridge-started linear forecaster alone */
+		/* epochs = 0: the ridge-started linear forecaster alone (warm: the
+		 * stored model, with new intervals) */
 		if (epochs > 0)
 			rnn_check_status(rnn_fit(model, &ds, &fo, &fr), "training failed");
 		rnn_progress_done();
@@ -697,8 +764,12 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	/* the calendar step, readable and as the interval's fields */
 	appendStringInfoString(&hp, ", \"step\": ");
 	escape_json(&hp, fc_step_text(data.time_kind, &data.step));
-	appendStringInfo(&hp, ", \"step_months\": %d, \"step_days\": %d, \"step_usecs\": " INT64_FORMAT "}",
+	appendStringInfo(&hp, ", \"step_months\": %d, \"step_days\": %d, \"step_usecs\": " INT64_FORMAT,
 					 data.step.months, data.step.days, data.step.usecs);
+	/* only when warm: a cold model's hyperparams are as before */
+	if (ws != NULL)
+		appendStringInfo(&hp, ", \"warm_start_version\": %d", ws->version);
+	appendStringInfoChar(&hp, '}');
 
 	initStringInfo(&met);
 	appendStringInfo(&met, "{\"train_windows\": " INT64_FORMAT ", \"valid_windows\": " INT64_FORMAT,
