@@ -506,10 +506,15 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	season = PG_ARGISNULL(21) ? 0 : PG_GETARG_INT32(21);
 	bpe = PG_ARGISNULL(22) ? 0 : PG_GETARG_INT32(22);
 	clip = PG_ARGISNULL(23) ? 1.0 : PG_GETARG_FLOAT8(23);
-	seasonal = PG_ARGISNULL(24) ? false : PG_GETARG_BOOL(24);
-	warm = PG_ARGISNULL(25) ? false : PG_GETARG_BOOL(25);
-	warm_version = PG_ARGISNULL(26) ? 0 : PG_GETARG_INT32(26);
-	if (!PG_ARGISNULL(26))
+	/*
+	 * Arguments added after 0.1: a database not yet updated calls this with
+	 * the older declaration, whose calls carry fewer arguments.
+	 */
+#define ARG_ABSENT(i) (PG_NARGS() <= (i) || PG_ARGISNULL(i))
+	seasonal = ARG_ABSENT(24) ? false : PG_GETARG_BOOL(24);
+	warm = ARG_ABSENT(25) ? false : PG_GETARG_BOOL(25);
+	warm_version = ARG_ABSENT(26) ? 0 : PG_GETARG_INT32(26);
+	if (!ARG_ABSENT(26))
 	{
 		check_int_range("warm_start_version", warm_version, 1, PG_INT32_MAX);
 		warm = true;			/* a version to start from implies a warm start */
