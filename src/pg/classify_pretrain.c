@@ -9,6 +9,10 @@
  * one token stream with each text preceded by the boundary id 0, as
  * rnn.train_language_model), run on a unidirectional twin of the
  * classifier: same cell, layers, embedding and hidden sizes, vocabulary.
+ * Its softmax covers the RNN_PRETRAIN_OUTPUT most frequent tokens; rarer
+ * ones are read but not predicted (masked), so an epoch's cost does not
+ * grow with the vocabulary's long tail, and a rare word still learns from
+ * the words around it.
  *
  *  - Forward direction: the twin reads the stream and predicts the next
  *    token.
@@ -47,6 +51,9 @@
 #define RNN_PRETRAIN_AUTO_MAX 10
 #define RNN_PRETRAIN_BATCH 32
 #define RNN_PRETRAIN_BPTT 35
+/* tokens the language models predict: the most frequent (ids are in
+ * frequency order); rarer ones are inputs only (fit_stream.c masks them) */
+#define RNN_PRETRAIN_OUTPUT 4000
 
 static void
 on_batch(void *ctx)
@@ -107,7 +114,7 @@ twin(const RnnModel *clf, uint64 seed)
 	RnnModel   *m;
 
 	cfg.bidirectional = 0;
-	cfg.output_size = cfg.vocab_size;
+	cfg.output_size = Min(cfg.vocab_size, RNN_PRETRAIN_OUTPUT);
 	cfg.head = RNN_HEAD_STEPS;
 	cfg.pooling = RNN_POOL_LAST;
 	rnn_check_status(rnn_model_create(&m, &cfg), "could not create the language model");
@@ -219,7 +226,7 @@ rnn_classifier_pretrain(RnnModel *clf, const RnnSeqs *labelled, int n_train, int
 	/* memory: the twins, their best copies, the streams, one fit at a time */
 	cfg = clf->cfg;
 	cfg.bidirectional = 0;
-	cfg.output_size = cfg.vocab_size;
+	cfg.output_size = Min(cfg.vocab_size, RNN_PRETRAIN_OUTPUT);
 	cfg.head = RNN_HEAD_STEPS;
 	cfg.pooling = RNN_POOL_LAST;
 	need = rnn_fit_stream_memory(&cfg, RNN_PRETRAIN_BATCH, RNN_PRETRAIN_BPTT);

@@ -43,7 +43,7 @@ PUBLISHED = [("NB (Socher et al. 2013)", 81.8), ("BiNB, bigram NB (Socher et al.
 
 
 def load(cur, data_dir):
-    cur.execute("DROP TABLE IF EXISTS sst2")
+    cur.execute("DROP TABLE IF EXISTS sst2 CASCADE")
     cur.execute("CREATE TABLE sst2 (id serial PRIMARY KEY, split text NOT NULL, body text NOT NULL,"
                 " positive boolean NOT NULL)")
     data = {}
