@@ -48,12 +48,12 @@
 #include "text_data.h"
 #include "text_model.h"
 
-#define RNN_PRETRAIN_AUTO_MAX 10
+#define RNN_PRETRAIN_AUTO_MAX 3
 #define RNN_PRETRAIN_BATCH 32
 #define RNN_PRETRAIN_BPTT 35
 /* tokens the language models predict: the most frequent (ids are in
  * frequency order); rarer ones are inputs only (fit_stream.c masks them) */
-#define RNN_PRETRAIN_OUTPUT 4000
+#define RNN_PRETRAIN_OUTPUT 2000
 
 static void
 on_batch(void *ctx)
