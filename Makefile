@@ -59,7 +59,7 @@ SHLIB_LINK = -ldl
 
 REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast calendar bad_input retrain \
 	language_model tagger \
-	model_cache sentiment ngram embeddings drop_extension
+	model_cache sentiment ngram embeddings pretrain drop_extension
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

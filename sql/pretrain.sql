@@ -31,12 +31,13 @@ SELECT i, (ARRAY['the film was', 'this movie is', 'the plot was', 'i found it'])
 SELECT txt FROM film_talk ORDER BY i LIMIT 3;
 
 -- ---------------------------------------------------------------------------
--- With and without pretraining
+-- With and without pretraining (the NOTICEs, silenced here, show each
+-- pretraining epoch's losses)
+SET client_min_messages = warning;
 SELECT version, validation_accuracy, best_epoch > 0 AS trained
   FROM rnn.train_classifier('films_pre', 'films', 'body', 'positive', embedding_dim => 16,
        hidden_size => 16, epochs => 5, learning_rate => 0.01, ngram_order => 0,
        pretrain_relation => 'film_talk', pretrain_text_column => 'txt', pretrain_epochs => 30);
-SET client_min_messages = warning;
 SELECT version, validation_accuracy
   FROM rnn.train_classifier('films_plain', 'films', 'body', 'positive', embedding_dim => 16,
        hidden_size => 16, epochs => 5, learning_rate => 0.01, ngram_order => 0);
@@ -95,9 +96,11 @@ SELECT name, m.metrics->'pretraining'->'unlabelled_texts' AS unlabelled_texts,
 SELECT rnn.sentiment('films_lstm', 'the film was superb') BETWEEN 0 AND 1 AS probability,
        length(rnn.export_model('films_lstm')) > 0 AS exported;
 -- pretrain_epochs => 0: NULL labels are skipped, as before
+SET client_min_messages = warning;
 SELECT version, validation_accuracy IS NOT NULL AS validated
   FROM rnn.train_classifier('films_skip', 'films_some', 'body', 'positive', embedding_dim => 8,
        hidden_size => 8, epochs => 1, pretrain_epochs => 0);
+RESET client_min_messages;
 SELECT metrics ? 'pretraining' AS pretrained, 'superb' = ANY (vocabulary) AS knows_superb
   FROM rnn.models WHERE name = 'films_skip';
 
