@@ -103,6 +103,15 @@ SELECT version, validation_accuracy IS NOT NULL AS validated
 RESET client_min_messages;
 SELECT metrics ? 'pretraining' AS pretrained, 'superb' = ANY (vocabulary) AS knows_superb
   FROM rnn.models WHERE name = 'films_skip';
+-- freeze_embeddings without word vectors keeps the embedding pretraining
+-- learnt through the labelled training
+SET client_min_messages = warning;
+SELECT version FROM rnn.train_classifier('films_frozen', 'films', 'body', 'positive',
+       embedding_dim => 8, hidden_size => 8, epochs => 1, pretrain_epochs => 1,
+       freeze_embeddings => true);
+SELECT hyperparams->'freeze_embeddings' AS frozen, metrics->'pretraining'->'epochs' AS pretrained
+  FROM rnn.models WHERE name = 'films_frozen';
+RESET client_min_messages;
 
 -- ---------------------------------------------------------------------------
 -- Bad input: each statement fails with its SQLSTATE and stores nothing.
@@ -140,5 +149,8 @@ SELECT * FROM rnn.train_classifier('x', 'films', 'body', 'positive', pretrain_te
 :e
 SELECT * FROM rnn.train_classifier('x', 'films', 'body', 'positive', pretrain_relation => 'film_talk',
        pretrain_text_column => 'txt', pretrain_epochs => 0);
+:e
+SELECT * FROM rnn.train_classifier('x', 'films', 'body', 'positive', freeze_embeddings => true,
+       pretrain_epochs => 0);
 :e
 SELECT count(*) - :models_before AS models_added FROM rnn.models;

@@ -725,7 +725,8 @@ COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boole
 'is fitted first and the network learns what it adds to its logits; the starting '
 'point, that model alone, competes in early stopping. embeddings names a relation of '
 '(word, vector) whose vectors start the embedding rows of the words they hold (their '
-'dimension sets embedding_dim), frozen with freeze_embeddings. Returns '
+'dimension sets embedding_dim), frozen with freeze_embeddings (without vectors: the '
+'embedding pretraining learnt). Returns '
 'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
 'and the vocabulary size.';
 

@@ -128,6 +128,16 @@ pooling_name(RnnPooling p)
 }
 
 static void
+freeze_needs_embeddings(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("freeze_embeddings needs embeddings or pretraining"),
+			 errhint("Name a relation of word vectors with embeddings => '...', or texts to "
+					 "pretrain on.")));
+}
+
+static void
 parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 {
 	char	   *s;
@@ -237,12 +247,6 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 	a->embeddings = PG_NARGS() > ARG_EMBEDDINGS && !PG_ARGISNULL(ARG_EMBEDDINGS) ?
 		PG_GETARG_OID(ARG_EMBEDDINGS) : InvalidOid;
 	a->freeze_embeddings = PG_NARGS() > ARG_EMBEDDINGS + 1 && PG_GETARG_BOOL(ARG_EMBEDDINGS + 1);
-	if (a->freeze_embeddings && !OidIsValid(a->embeddings))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("freeze_embeddings needs embeddings"),
-				 errhint("Name a relation of word vectors with embeddings => '...'.")));
-
 	a->pretrain_relid = PG_NARGS() > ARG_PRETRAIN_RELATION && !PG_ARGISNULL(ARG_PRETRAIN_RELATION) ?
 		PG_GETARG_OID(ARG_PRETRAIN_RELATION) : InvalidOid;
 	a->pretrain_text_column = PG_NARGS() > ARG_PRETRAIN_TEXT_COLUMN &&
@@ -267,6 +271,10 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 						 "number of epochs.")));
 	if (a->pretrain_text_column == NULL)
 		a->pretrain_text_column = a->text_column;
+	/* without vectors, frozen embeddings are those pretraining learnt */
+	if (a->freeze_embeddings && !OidIsValid(a->embeddings) &&
+		!OidIsValid(a->pretrain_relid) && a->pretrain_epochs <= 0)
+		freeze_needs_embeddings();
 }
 
 /* ---------------------------------------------------------------------------
@@ -1297,6 +1305,8 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	pfree(ex.texts.text);
 	ex.texts.text = NULL;
 	pretrain = a.pretrain_epochs > 0 || (a.pretrain_epochs < 0 && ex.unlab.n > 0);
+	if (a.freeze_embeddings && !OidIsValid(a.embeddings) && !pretrain)
+		freeze_needs_embeddings();
 	memset(&unlab, 0, sizeof(unlab));
 	if (ex.unlab.n > 0)
 	{
@@ -1348,7 +1358,9 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 		po.epochs = a.pretrain_epochs;
 		po.learning_rate = a.learning_rate;
 		po.clip_norm = a.clip_norm;
-		po.freeze_embeddings = a.freeze_embeddings;
+		/* vectors stay as loaded when frozen; else pretraining learns the
+		 * embedding, which the labelled training then keeps when frozen */
+		po.freeze_embeddings = a.freeze_embeddings && OidIsValid(a.embeddings);
 		po.seed = (uint64) a.seed;
 		rnn_classifier_pretrain(model, &d.seqs, d.n_train, d.n_valid,
 								ex.unlab.n > 0 ? &unlab : NULL, &po, &pre);
