@@ -74,9 +74,10 @@ RESET client_min_messages;
 SELECT count(DISTINCT md5(weights)) AS distinct_weights FROM rnn.models WHERE name = 'films_pre';
 
 -- ---------------------------------------------------------------------------
--- Rows with a NULL label pretrain (by default, pretrain_epochs NULL: while
--- the validation texts' loss improves, at most 3 epochs); a bidirectional
--- model and an LSTM of two layers (the second layer's input weights read
+-- Rows with a NULL label pretrain when pretraining is asked for: with a
+-- pretrain_relation (pretrain_epochs NULL: while the validation texts' loss
+-- improves, at most 3 epochs), or with pretrain_epochs; a bidirectional
+-- GRU and an LSTM of two layers (the second layer's input weights read
 -- their own direction); the scores stay probabilities and the export works
 CREATE TABLE films_some AS
 SELECT body, CASE WHEN (i / 2) % 4 = 0 THEN positive END AS positive FROM films;
@@ -84,7 +85,8 @@ INSERT INTO films_some SELECT txt, NULL FROM film_talk WHERE n <= 600;
 SET client_min_messages = warning;
 SELECT version, validation_accuracy > 0.9 AS learnt
   FROM rnn.train_classifier('films_null', 'films_some', 'body', 'positive', embedding_dim => 8,
-       hidden_size => 8, epochs => 3);
+       hidden_size => 8, epochs => 3, pretrain_relation => 'film_talk',
+       pretrain_text_column => 'txt');
 SELECT version, validation_accuracy > 0.9 AS learnt
   FROM rnn.train_classifier('films_lstm', 'films_some', 'body', 'positive', cell => 'lstm',
        num_layers => 2, embedding_dim => 8, hidden_size => 8, epochs => 3, pretrain_epochs => 2);
@@ -95,11 +97,11 @@ SELECT name, m.metrics->'pretraining'->'unlabelled_texts' AS unlabelled_texts,
   FROM rnn.models m WHERE name IN ('films_null', 'films_lstm') ORDER BY name;
 SELECT rnn.sentiment('films_lstm', 'the film was superb') BETWEEN 0 AND 1 AS probability,
        length(rnn.export_model('films_lstm')) > 0 AS exported;
--- pretrain_epochs => 0: NULL labels are skipped, as before
+-- by default (no pretraining asked for) NULL labels are skipped, as before
 SET client_min_messages = warning;
 SELECT version, validation_accuracy IS NOT NULL AS validated
   FROM rnn.train_classifier('films_skip', 'films_some', 'body', 'positive', embedding_dim => 8,
-       hidden_size => 8, epochs => 1, pretrain_epochs => 0);
+       hidden_size => 8, epochs => 1);
 RESET client_min_messages;
 SELECT metrics ? 'pretraining' AS pretrained, 'superb' = ANY (vocabulary) AS knows_superb
   FROM rnn.models WHERE name = 'films_skip';
@@ -135,9 +137,12 @@ SELECT * FROM rnn.train_classifier('x', 'films', 'body', 'positive', pretrain_re
 -- a relation that does not exist
 SELECT * FROM rnn.train_classifier('x', 'films', 'body', 'positive', pretrain_relation => 'no_such_talk');
 :e
--- a label column that is all NULL: the rows could only pretrain
+-- a label column that is all NULL, without and with pretraining asked for
 CREATE TABLE films_unlabelled AS SELECT body, NULL::boolean AS positive FROM films;
 SELECT * FROM rnn.train_classifier('x', 'films_unlabelled', 'body', 'positive');
+:e
+SELECT * FROM rnn.train_classifier('x', 'films_unlabelled', 'body', 'positive',
+       pretrain_epochs => 1);
 :e
 SELECT * FROM rnn.train_classifier('x', 'films_unlabelled', 'body', 'positive',
        pretrain_relation => 'film_talk', pretrain_text_column => 'txt');

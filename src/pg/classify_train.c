@@ -467,7 +467,9 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 	memset(ex, 0, sizeof(*ex));
 	ex->mode = a->tokens;
 	ex->relname = relname;
-	ex->keep_unlabelled = a->pretrain_epochs != 0;
+	/* pretraining is asked for: epochs, or a relation of texts */
+	ex->keep_unlabelled = a->pretrain_epochs > 0 ||
+		(a->pretrain_epochs < 0 && OidIsValid(a->pretrain_relid));
 	rnn_texts_init(&ex->texts);
 	rnn_texts_init(&ex->unlab);
 	if (SPI_connect() != SPI_OK_CONNECT)
