@@ -140,3 +140,17 @@ COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boole
 'embedding pretraining learnt). Returns '
 'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
 'and the vocabulary size.';
+
+-- isa_info gains blas_core: the kernels OpenBLAS runs (a fallback below the
+-- CPU is corrected when OpenBLAS is loaded)
+DROP FUNCTION rnn.isa_info();
+
+CREATE FUNCTION rnn.isa_info(OUT isa text, OUT setting text, OUT cpu_supports text[],
+                             OUT blas_core text)
+AS 'MODULE_PATHNAME', 'rnn_isa_info'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION rnn.isa_info() IS
+'The code path this backend''s engine kernels run (generic, avx2 or avx512), '
+'the rnn.isa setting that chose it, the paths this CPU supports, and the kernels '
+'OpenBLAS runs for the large matrix products (rnn_ext corrects a fallback below the CPU).';

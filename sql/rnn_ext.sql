@@ -194,13 +194,15 @@ COMMENT ON FUNCTION rnn.model_cache_stats() IS
 'This backend''s model cache: models held, their memory, model uses, '
 'lookups by name and weight decodes (cache misses).';
 
-CREATE FUNCTION rnn.isa_info(OUT isa text, OUT setting text, OUT cpu_supports text[])
+CREATE FUNCTION rnn.isa_info(OUT isa text, OUT setting text, OUT cpu_supports text[],
+                             OUT blas_core text)
 AS 'MODULE_PATHNAME', 'rnn_isa_info'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION rnn.isa_info() IS
 'The code path this backend''s engine kernels run (generic, avx2 or avx512), '
-'the rnn.isa setting that chose it, and the paths this CPU supports.';
+'the rnn.isa setting that chose it, the paths this CPU supports, and the kernels '
+'OpenBLAS runs for the large matrix products (rnn_ext corrects a fallback below the CPU).';
 
 -- ---------------------------------------------------------------------------
 -- Managing models

@@ -13,6 +13,15 @@
  *    blocked; its threads inherit the blocked mask and never see a signal.
  *    Growing the thread pool later (openblas_set_num_threads) creates
  *    threads too, so it is wrapped the same way.
+ *
+ * A DYNAMIC_ARCH OpenBLAS picks its kernels from the CPU's model number,
+ * and a model newer than the library falls back to "Prescott" (SSE3):
+ * Debian 12's 0.3.21 does so on Sapphire Rapids, where its sgemm then runs
+ * at half the speed of its SkylakeX kernels (23 vs 46 GFLOP/s, 512^3, one
+ * thread).  When OpenBLAS chose a core without AVX2 on a CPU that has
+ * AVX2+FMA, and nobody set OPENBLAS_CORETYPE, we load it again with the
+ * core that fits the CPU's features (SkylakeX for AVX-512, else Haswell).
+ * A core OpenBLAS recognizes is never overridden, nor a user's setting.
  */
 #include <stddef.h>
 
@@ -28,6 +37,7 @@ typedef void (*sgemm_fn) (int order, int ta, int tb, int M, int N, int K,
 						  const float *B, int ldb,
 						  float beta, float *C, int ldc);
 typedef void (*set_threads_fn) (int n);
+typedef char *(*corename_fn) (void);
 
 static int	blas_threads = 1;
 
@@ -36,9 +46,13 @@ static int	blas_threads = 1;
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 
 static sgemm_fn sgemm_ptr = NULL;
 static set_threads_fn set_threads_ptr = NULL;
+static char blas_core[64] = "";
 
 /* Debian installs OpenBLAS through alternatives: try the stable names. */
 static const char *const blas_candidates[] = {
@@ -48,26 +62,74 @@ static const char *const blas_candidates[] = {
 	NULL
 };
 
+/* OpenBLAS cores whose sgemm uses AVX2+FMA or wider (names as
+ * openblas_get_corename spells them) */
+static const char *const blas_wide_cores[] = {
+	"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Excavator", NULL
+};
+
+static void *
+open_blas(void)
+{
+	void	   *handle = NULL;
+
+	for (int i = 0; blas_candidates[i] != NULL && handle == NULL; i++)
+		handle = dlopen(blas_candidates[i], RTLD_NOW | RTLD_LOCAL);
+	return handle;
+}
+
+static const char *
+core_of(void *handle)
+{
+	corename_fn corename = (corename_fn) dlsym(handle, "openblas_get_corename");
+	const char *name = corename ? corename() : NULL;
+
+	return name ? name : "";
+}
+
+/* The core to ask for when OpenBLAS fell back below this CPU, or NULL. */
+static const char *
+better_core(void *handle)
+{
+	const char *core = core_of(handle);
+	RnnIsa		isa = rnn_isa_best();
+
+	if (getenv("OPENBLAS_CORETYPE") != NULL || isa == RNN_ISA_GENERIC || core[0] == '\0')
+		return NULL;
+	for (int i = 0; blas_wide_cores[i] != NULL; i++)
+		if (strcasecmp(core, blas_wide_cores[i]) == 0)
+			return NULL;
+	return isa == RNN_ISA_AVX512 ? "SkylakeX" : "Haswell";
+}
+
 RnnStatus
 rnn_blas_load(const char **detail)
 {
 	sigset_t	all,
 				old;
-	void	   *handle = NULL;
+	void	   *handle;
+	const char *core;
 
 	if (sgemm_ptr != NULL)
 		return RNN_OK;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (int i = 0; blas_candidates[i] != NULL && handle == NULL; i++)
-		handle = dlopen(blas_candidates[i], RTLD_NOW | RTLD_LOCAL);
+	handle = open_blas();
+	if (handle != NULL && (core = better_core(handle)) != NULL)
+	{
+		/* read by OpenBLAS's constructor: reload so that it runs again */
+		dlclose(handle);
+		setenv("OPENBLAS_CORETYPE", core, 0);
+		handle = open_blas();
+	}
 	if (handle != NULL)
 	{
 		sgemm_ptr = (sgemm_fn) dlsym(handle, "cblas_sgemm");
 		set_threads_ptr = (set_threads_fn) dlsym(handle, "openblas_set_num_threads");
 		if (set_threads_ptr != NULL)
 			set_threads_ptr(blas_threads);
+		snprintf(blas_core, sizeof(blas_core), "%s", core_of(handle));
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
@@ -84,6 +146,12 @@ rnn_blas_load(const char **detail)
 		return RNN_ERR_CONFIG;
 	}
 	return RNN_OK;
+}
+
+const char *
+rnn_blas_core(void)
+{
+	return blas_core[0] ? blas_core : NULL;
 }
 
 void
@@ -148,6 +216,12 @@ rnn_blas_load(const char **detail)
 {
 	(void) detail;
 	return RNN_OK;
+}
+
+const char *
+rnn_blas_core(void)
+{
+	return openblas_get_corename();
 }
 
 void

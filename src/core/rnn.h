@@ -70,6 +70,7 @@ void		rnn_free(void *ptr);
 RnnStatus	rnn_blas_load(const char **detail);	/* idempotent */
 void		rnn_blas_set_threads(int n);	/* also with signals blocked */
 int			rnn_blas_threads(void);
+const char *rnn_blas_core(void);	/* OpenBLAS's kernels, NULL before load */
 void		rnn_sgemm(int trans_a, int trans_b, int M, int N, int K,
 					  float alpha, const float *A, int lda,
 					  const float *B, int ldb,

@@ -164,22 +164,25 @@ _PG_init(void)
  * rnn.isa_info()
  *
  *   SELECT * FROM rnn.isa_info();
- *     isa   | setting |     cpu_supports
- *   --------+---------+-----------------------
- *    avx512 | auto    | {generic,avx2,avx512}
+ *     isa   | setting |     cpu_supports      | blas_core
+ *   --------+---------+-----------------------+-----------
+ *    avx512 | auto    | {generic,avx2,avx512} | SkylakeX
  *
  * isa: the code path this backend's kernels run; setting: rnn.isa;
- * cpu_supports: the paths this CPU (capped by RNN_ISA_MAX) runs.
+ * cpu_supports: the paths this CPU (capped by RNN_ISA_MAX) runs;
+ * blas_core: the kernels OpenBLAS runs for the big products (blas.c: a
+ * fallback below the CPU is corrected), loading OpenBLAS if need be.
  */
 PG_FUNCTION_INFO_V1(rnn_isa_info);
 Datum
 rnn_isa_info(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
 	Datum		names[RNN_ISA_COUNT];
 	int			n = 0;
+	const char *core;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -189,6 +192,12 @@ rnn_isa_info(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(rnn_isa_name(rnn_isa_current()));
 	values[1] = CStringGetTextDatum(rnn_isa_guc < 0 ? "auto" : rnn_isa_name((RnnIsa) rnn_isa_guc));
 	values[2] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	rnn_require_blas();
+	core = rnn_blas_core();
+	if (core != NULL)
+		values[3] = CStringGetTextDatum(core);
+	else
+		nulls[3] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
