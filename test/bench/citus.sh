@@ -19,8 +19,9 @@
 #   Citus, coordinator + 2 workers, 16 shards each.
 # Citus runs with warm worker backends (the coordinator keeps its
 # connections) and with Citus's default connection caching.  Then: the
-# first rnn.sentiment call in a new backend on a worker (model lookup,
-# decode, vocabulary) against the second, and what it adds to a small
+# one-time cost of the model in a new backend on a worker, in parts (the
+# first lookup, the read and decode of the weights, the scoring state),
+# and what it adds to a small
 # pushed-down query when the coordinator keeps 1 (the default) or 16
 # connections per worker open between queries.
 set -uo pipefail
@@ -126,28 +127,62 @@ echo "Citus, 2 workers, shards $placement, warm backends: $(rate "$two") rows/s 
 echo "# against plain serial: plain parallel $(ratio "$serial" "$parallel")x; Citus warm 1 worker $(ratio "$serial" "$one")x, 2 workers $(ratio "$serial" "$two")x; default caching 1 worker $(ratio "$serial" "$one_cold")x, 2 workers $(ratio "$serial" "$two_cold")x"
 
 # --- one-time cost per worker backend -------------------------------------
-# In a new backend on w1: load the library first (rnn.untrained_weights),
-# then time the first scoring call (lookup, decode of the weights, the
-# vocabulary's hash table) and a second one.
-first=()
-second=()
-decode=()
+# In a new backend on w1, after the library is loaded (rnn.untrained_weights),
+# each step timed by psql's \timing (client round trip included):
+#   t1, t2  rnn.sentiment of a tiny model (vocabulary of 8, hidden 6), twice:
+#           t1 - t2 is the backend's first model lookup (rnn.models' placement
+#           found through pg_dist_*, the catalogs and the lookup's plan), with
+#           a 2 KB decode
+#   t3      a read of mr_gru's weights from the placement (the bytea detoasted
+#           by get_byte, a byte returned)
+#   t4, t5  rnn.model_config('mr_gru') twice: t4 - t5 is the read and the decode
+#           of the weights into the model cache (checksum, copy, bind); the
+#           lookup is warm and in both
+#   t6, t7  rnn.sentiment('mr_gru', one short text) twice: t6 - t7 is the
+#           scoring state built on the cached model (the vocabulary's hash
+#           table of 21,427 words, the inference buffers, the first layer
+#           folded into a table per word)
+# and, in another new backend, the first and second rnn.sentiment('mr_gru')
+# alone: the whole one-time cost, as a pushed-down query's task pays it.
+# Median of 5 backends each.
+placement=$(nq coord "SELECT shard_name('rnn.models'::regclass, shardid) FROM pg_dist_shard WHERE logicalrelid = 'rnn.models'::regclass")
+nq coord "SELECT rnn.import_model('tiny', rnn.untrained_weights('{\"cell\": \"gru\", \"vocab_size\": 8, \"embedding_dim\": 4,
+    \"hidden_size\": 6, \"head\": \"classifier\", \"output_size\": 2}', 1), 'classifier',
+    '{\"labels\": [\"neg\", \"pos\"], \"vocabulary\": [\"<pad>\", \"<unk>\", \"a\", \"fine\", \"film\", \"dull\", \"good\", \"bad\"]}')" >/dev/null
+declare -a T1 T2 T3 T4 T5 T6 T7 FIRST SECOND
 for _ in $(seq 1 5); do
-    # rnn.model_config: the lookup and the decode of the weights alone
-    decode+=("$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
+    out=$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
 \\timing on
-SELECT rnn.model_config('mr_gru') IS NOT NULL;" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2)")
+SELECT rnn.sentiment('tiny', 'a fine film');
+SELECT rnn.sentiment('tiny', 'a fine film');
+SELECT get_byte(weights, 0) FROM $placement WHERE name = 'mr_gru';
+SELECT rnn.model_config('mr_gru') IS NOT NULL;
+SELECT rnn.model_config('mr_gru') IS NOT NULL;
+SELECT rnn.sentiment('mr_gru', 'a fine film');
+SELECT rnn.sentiment('mr_gru', 'a fine film');" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2)
+    T1+=("$(sed -n 1p <<<"$out")"); T2+=("$(sed -n 2p <<<"$out")"); T3+=("$(sed -n 3p <<<"$out")")
+    T4+=("$(sed -n 4p <<<"$out")"); T5+=("$(sed -n 5p <<<"$out")"); T6+=("$(sed -n 6p <<<"$out")")
+    T7+=("$(sed -n 7p <<<"$out")")
     out=$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
 \\timing on
 SELECT rnn.sentiment('mr_gru', 'a fine film');
 SELECT rnn.sentiment('mr_gru', 'a fine film');" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2)
-    first+=("$(sed -n 1p <<<"$out")")
-    second+=("$(sed -n 2p <<<"$out")")
+    FIRST+=("$(sed -n 1p <<<"$out")"); SECOND+=("$(sed -n 2p <<<"$out")")
 done
 med() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
+# med_diff A[@] B[@]: the median of the per-backend differences A - B
+med_diff() {
+    local -n a=$1 b=$2
+    local i
+    for i in "${!a[@]}"; do awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.1f\n", x - y }'; done | sort -g | sed -n 3p
+}
 bytes=$(nq coord "SELECT length(weights) FROM rnn.models WHERE name = 'mr_gru'")
-echo "first rnn.sentiment in a new worker backend: $(med "${first[@]}") ms; the next call $(med "${second[@]}") ms (model $bytes bytes; median of 5 backends)"
-echo "first rnn.model_config (lookup and decode only) in a new worker backend: $(med "${decode[@]}") ms"
+echo "one-time cost in a new worker backend (model $bytes bytes; medians of 5 backends):"
+echo "  whole: first rnn.sentiment $(med "${FIRST[@]}") ms, the next call $(med "${SECOND[@]}") ms"
+echo "  first model lookup in the backend (tiny model first call - second): $(med_diff T1 T2) ms ($(med "${T1[@]}") - $(med "${T2[@]}"))"
+echo "  read of the weights from the placement (get_byte): $(med "${T3[@]}") ms"
+echo "  read + decode of the weights (first rnn.model_config - second): $(med_diff T4 T5) ms ($(med "${T4[@]}") - $(med "${T5[@]}"))"
+echo "  scoring state: vocabulary, buffers, folded first layer (first rnn.sentiment on the cached model - second): $(med_diff T6 T7) ms ($(med "${T6[@]}") - $(med "${T7[@]}"))"
 
 # What it adds to a small pushed-down query: a query opens up to
 # citus.max_adaptive_executor_pool_size connections per worker, and by
