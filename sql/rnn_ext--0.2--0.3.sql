@@ -97,7 +97,10 @@ COMMENT ON FUNCTION rnn.import_model(text, bytea, text, jsonb) IS
 -- statement at the top level of an extension script is the whole script,
 -- and the workers refuse that ("cannot insert multiple commands into a
 -- prepared statement", citusdata/citus#6662).  On one PostgreSQL the block
--- does exactly what the two statements did.
+-- does exactly what the two statements did.  On Citus a worker's shell of
+-- rnn.models gets the change twice, from the coordinator and from the
+-- worker's own run of this script, so what the block does must be
+-- repeatable (here: drop the check, add it).
 DO $$
 BEGIN
     EXECUTE 'ALTER TABLE rnn.models DROP CONSTRAINT models_kind_check';
