@@ -143,18 +143,7 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 	a->text_column = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	a->label_column = pstrdup(NameStr(*PG_GETARG_NAME(3)));
 
-	s = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	if (strcmp(s, "gru") == 0)
-		a->cell = RNN_CELL_GRU;
-	else if (strcmp(s, "lstm") == 0)
-		a->cell = RNN_CELL_LSTM;
-	else if (strcmp(s, "rnn") == 0 || strcmp(s, "tanh") == 0)
-		a->cell = RNN_CELL_TANH;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cell \"%s\"", s),
-				 errhint("Use gru, lstm or rnn (a vanilla tanh RNN).")));
+	a->cell = rnn_parse_cell(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 
 	a->bidirectional = PG_GETARG_BOOL(5);
 	a->num_layers = PG_GETARG_INT32(6);
