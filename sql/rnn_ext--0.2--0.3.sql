@@ -90,10 +90,24 @@ COMMENT ON FUNCTION rnn.import_model(text, bytea, text, jsonb) IS
 'that is checked as scoring checks it, and nothing is stored on an error. '
 'Returns the new version.';
 
--- language models and taggers are kinds of model too
-ALTER TABLE rnn.models DROP CONSTRAINT models_kind_check;
-ALTER TABLE rnn.models ADD CONSTRAINT models_kind_check
-    CHECK (kind IN ('forecaster', 'classifier', 'language_model', 'tagger'));
+-- language models and taggers are kinds of model too.  Each ALTER TABLE
+-- runs from a DO block, so that its query string is its own text: on Citus
+-- with rnn.models a reference table, the coordinator sends an ALTER TABLE
+-- of it to every placement as the query string it ran with, which for a
+-- statement at the top level of an extension script is the whole script,
+-- and the workers refuse that ("cannot insert multiple commands into a
+-- prepared statement", citusdata/citus#6662).  On one PostgreSQL the block
+-- does exactly what the two statements did.  On Citus a worker's shell of
+-- rnn.models gets the change twice, from the coordinator and from the
+-- worker's own run of this script, so what the block does must be
+-- repeatable (here: drop the check, add it).
+DO $$
+BEGIN
+    EXECUTE 'ALTER TABLE rnn.models DROP CONSTRAINT models_kind_check';
+    EXECUTE 'ALTER TABLE rnn.models ADD CONSTRAINT models_kind_check '
+            'CHECK (kind IN (''forecaster'', ''classifier'', ''language_model'', ''tagger''))';
+END
+$$;
 
 -- ---------------------------------------------------------------------------
 -- Language models

@@ -1,7 +1,9 @@
 -- rnn_ext 0.3 -> 0.4 (ALTER EXTENSION rnn_ext UPDATE TO '0.4').
 -- Each change to sql/rnn_ext.sql since 0.3 appears here too, in the same
 -- words, so an updated database equals a fresh 0.4 install
--- (test/pq/upgrade.sh compares the two).
+-- (test/pq/upgrade.sh compares the two).  A change to the table rnn.models
+-- goes in a DO block, repeatable, as in rnn_ext--0.2--0.3.sql: test/citus
+-- updates a Citus cluster whose rnn.models is a reference table.
 \echo Use "ALTER EXTENSION rnn_ext UPDATE TO '0.4'" to load this file. \quit
 
 -- train_forecaster gains warm_start and warm_start_version (start from a

@@ -19,8 +19,9 @@
 #   Citus, coordinator + 2 workers, 16 shards each.
 # Citus runs with warm worker backends (the coordinator keeps its
 # connections) and with Citus's default connection caching.  Then: the
-# first rnn.sentiment call in a new backend on a worker (model lookup,
-# decode, vocabulary) against the second, and what it adds to a small
+# one-time cost of the model in a new backend on a worker, in parts (the
+# first lookup, the read and decode of the weights, the scoring state),
+# and what it adds to a small
 # pushed-down query when the coordinator keeps 1 (the default) or 16
 # connections per worker open between queries.
 set -uo pipefail
@@ -126,28 +127,75 @@ echo "Citus, 2 workers, shards $placement, warm backends: $(rate "$two") rows/s 
 echo "# against plain serial: plain parallel $(ratio "$serial" "$parallel")x; Citus warm 1 worker $(ratio "$serial" "$one")x, 2 workers $(ratio "$serial" "$two")x; default caching 1 worker $(ratio "$serial" "$one_cold")x, 2 workers $(ratio "$serial" "$two_cold")x"
 
 # --- one-time cost per worker backend -------------------------------------
-# In a new backend on w1: load the library first (rnn.untrained_weights),
-# then time the first scoring call (lookup, decode of the weights, the
-# vocabulary's hash table) and a second one.
-first=()
-second=()
-decode=()
+# The backend's own CPU time for each statement (from /proc/PID/schedstat,
+# time on a CPU in ns, read by psql's \! between statements; the machine's
+# load does not change it as it changes wall time), in a new backend on w1
+# after the library is loaded (rnn.untrained_weights):
+#   s1, s2  rnn.sentiment of a tiny model (vocabulary of 8, hidden 6), twice:
+#           s1 - s2 is the backend's first model lookup (rnn.models' placement
+#           found through pg_dist_*, the catalogs and the lookup's plan), with
+#           the decode of 2 KB of weights
+#   s3      a read of mr_gru's weights from the placement (the bytea detoasted
+#           by get_byte, one byte returned)
+#   s4, s5  rnn.model_config('mr_gru') twice: s4 - s5 is the read and the
+#           decode of the weights into the model cache (checksum, copy,
+#           bind); the lookup is warm and in both
+#   s6, s7  rnn.sentiment('mr_gru', one short text) twice: s6 - s7 is the
+#           scoring state built on the cached model (the vocabulary's hash
+#           table of 21,427 words, the inference buffers, the first layer
+#           folded into a table per word)
+# and, in another new backend, the first and second rnn.sentiment('mr_gru')
+# alone: the whole one-time cost, as a pushed-down query's task pays it
+# (CPU, and wall time by psql's \timing).  Median of 5 backends each.
+placement=$(nq coord "SELECT shard_name('rnn.models'::regclass, shardid) FROM pg_dist_shard WHERE logicalrelid = 'rnn.models'::regclass")
+nq coord "SELECT rnn.import_model('tiny', rnn.untrained_weights('{\"cell\": \"gru\", \"vocab_size\": 8, \"embedding_dim\": 4,
+    \"hidden_size\": 6, \"head\": \"classifier\", \"output_size\": 2}', 1), 'classifier',
+    '{\"labels\": [\"neg\", \"pos\"], \"vocabulary\": [\"<pad>\", \"<unk>\", \"a\", \"fine\", \"film\", \"dull\", \"good\", \"bad\"]}')" >/dev/null
+# step_cpu NODE SQL...: in a new backend on NODE, the library loaded, run
+# each SQL and print the backend's CPU ms for each, one a line, then
+# "wall" and psql's \timing of each.
+CPU_MARK='\! echo cpu $(cut -d" " -f1 /proc/$RNN_PID/schedstat)'
+step_cpu() {
+    local node=$1 script stmt out
+    shift
+    script="SELECT pg_backend_pid() AS pid \\gset
+\\setenv RNN_PID :pid
+SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
+\\timing on
+$CPU_MARK"
+    for stmt in "$@"; do script+=$'\n'"$stmt;"$'\n'"$CPU_MARK"; done
+    out=$(nq "$node" "$script")
+    awk '/^cpu / { if (have) printf "%.1f\n", ($2 - prev) / 1e6; prev = $2; have = 1 }' <<<"$out"
+    echo wall
+    grep -oE '^Time: [0-9.]+' <<<"$out" | cut -d' ' -f2
+}
+declare -a S1 S2 S3 S4 S5 S6 S7 FIRST SECOND FIRST_WALL SECOND_WALL
 for _ in $(seq 1 5); do
-    # rnn.model_config: the lookup and the decode of the weights alone
-    decode+=("$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
-\\timing on
-SELECT rnn.model_config('mr_gru') IS NOT NULL;" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2)")
-    out=$(nq w1 "SELECT rnn.untrained_weights('{\"hidden_size\": 1}') IS NOT NULL;
-\\timing on
-SELECT rnn.sentiment('mr_gru', 'a fine film');
-SELECT rnn.sentiment('mr_gru', 'a fine film');" | grep -oE '^Time: [0-9.]+' | cut -d' ' -f2)
-    first+=("$(sed -n 1p <<<"$out")")
-    second+=("$(sed -n 2p <<<"$out")")
+    out=$(step_cpu w1 "SELECT rnn.sentiment('tiny', 'a fine film')" "SELECT rnn.sentiment('tiny', 'a fine film')" \
+        "SELECT get_byte(weights, 0) FROM $placement WHERE name = 'mr_gru'" \
+        "SELECT rnn.model_config('mr_gru') IS NOT NULL" "SELECT rnn.model_config('mr_gru') IS NOT NULL" \
+        "SELECT rnn.sentiment('mr_gru', 'a fine film')" "SELECT rnn.sentiment('mr_gru', 'a fine film')")
+    S1+=("$(sed -n 1p <<<"$out")"); S2+=("$(sed -n 2p <<<"$out")"); S3+=("$(sed -n 3p <<<"$out")")
+    S4+=("$(sed -n 4p <<<"$out")"); S5+=("$(sed -n 5p <<<"$out")"); S6+=("$(sed -n 6p <<<"$out")")
+    S7+=("$(sed -n 7p <<<"$out")")
+    out=$(step_cpu w1 "SELECT rnn.sentiment('mr_gru', 'a fine film')" "SELECT rnn.sentiment('mr_gru', 'a fine film')")
+    FIRST+=("$(sed -n 1p <<<"$out")"); SECOND+=("$(sed -n 2p <<<"$out")")
+    FIRST_WALL+=("$(sed -n 4p <<<"$out")"); SECOND_WALL+=("$(sed -n 5p <<<"$out")")
 done
 med() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
+# med_diff A B: the median of the per-backend differences A[i] - B[i]
+med_diff() {
+    local -n a=$1 b=$2
+    local i
+    for i in "${!a[@]}"; do awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.1f\n", x - y }'; done | sort -g | sed -n 3p
+}
 bytes=$(nq coord "SELECT length(weights) FROM rnn.models WHERE name = 'mr_gru'")
-echo "first rnn.sentiment in a new worker backend: $(med "${first[@]}") ms; the next call $(med "${second[@]}") ms (model $bytes bytes; median of 5 backends)"
-echo "first rnn.model_config (lookup and decode only) in a new worker backend: $(med "${decode[@]}") ms"
+echo "one-time cost of the model in a new worker backend, backend CPU ms (model $bytes bytes; medians of 5 backends):"
+echo "  whole: first rnn.sentiment $(med "${FIRST[@]}") ms CPU ($(med "${FIRST_WALL[@]}") ms wall), the next call $(med "${SECOND[@]}") ms CPU ($(med "${SECOND_WALL[@]}") ms wall)"
+echo "  first model lookup in the backend (tiny model, first call - second): $(med_diff S1 S2) ms"
+echo "  read of the weights from the placement (get_byte): $(med "${S3[@]}") ms"
+echo "  read + decode of the weights (first rnn.model_config - second): $(med_diff S4 S5) ms"
+echo "  scoring state: vocabulary, buffers, folded first layer (first rnn.sentiment on the cached model - second): $(med_diff S6 S7) ms"
 
 # What it adds to a small pushed-down query: a query opens up to
 # citus.max_adaptive_executor_pool_size connections per worker, and by

@@ -19,6 +19,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 trap cluster_cleanup EXIT
 
 CURRENT_VERSION=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$HERE/../../rnn_ext.control")
+# Every released version: those with an install script of their own.
+OLD_VERSIONS=$(ls "$HERE"/../../sql/rnn_ext--*.sql | sed -n 's/.*rnn_ext--\([0-9.]*\)\.sql$/\1/p' \
+               | grep -vxF "$CURRENT_VERSION" | sort -V | tr '\n' ' ' | sed 's/ $//')
 DUMP=
 
 c() { nq coord "$@"; }
@@ -81,7 +84,7 @@ awk -v dir="$README_BLOCKS" '
     in_citus && /^```plpgsql/ { f = 1; n++; file = sprintf("%s/%02d.sql", dir, n); next }
     /^```/ { f = 0 }
     f { print > file }' "$HERE/../../README.md"
-echo "1..$((50 + $(ls "$README_BLOCKS" | wc -l)))"
+echo "1..$((49 + 10 * $(wc -w <<<"$OLD_VERSIONS") + $(ls "$README_BLOCKS" | wc -l)))"
 
 # ---------------------------------------------------------------------------
 # Nodes
@@ -99,23 +102,28 @@ check "a coordinator and two active workers" "2" \
 # ones, one word in ten flipped, so the classifier has something to learn
 # and some rows to get wrong.  Series: daily seasonality with a level per
 # series and deterministic noise, hourly.
-DATA="
-CREATE TABLE reviews (id int PRIMARY KEY, body text NOT NULL, positive boolean NOT NULL);
-INSERT INTO reviews
-SELECT g, string_agg(CASE WHEN (g * 7 + i * 13) % 3 = 0
+# review_rows N / reading_rows SERIES HOURS: the SELECT of those rows.
+review_rows() {
+    echo "SELECT g, string_agg(CASE WHEN (g * 7 + i * 13) % 3 = 0
                           THEN (CASE WHEN (g % 2 = 0) <> ((g * 31 + i) % 10 = 0) THEN pos ELSE neg END)[1 + (g + i) % 6]
                           ELSE neu[1 + (g * 3 + i * 5) % 8] END, ' ' ORDER BY i),
        g % 2 = 0
-  FROM generate_series(1, 2000) g, generate_series(1, 4 + g % 7) i,
+  FROM generate_series(1, $1) g, generate_series(1, 4 + g % 7) i,
        (SELECT '{good,great,fine,superb,lovely,fun}'::text[] AS pos,
                '{bad,awful,dull,boring,poor,weak}'::text[] AS neg,
                '{the,movie,plot,acting,was,a,story,film}'::text[] AS neu) w
- GROUP BY g;
-CREATE TABLE readings (series text NOT NULL, ts timestamptz NOT NULL, temp float8 NOT NULL);
-INSERT INTO readings
-SELECT 'sensor_' || s, timestamptz '2024-01-01 00:00+00' + h * interval '1 hour',
+ GROUP BY g"
+}
+reading_rows() {
+    echo "SELECT 'sensor_' || s, timestamptz '2024-01-01 00:00+00' + h * interval '1 hour',
        20 + s + 5 * sin(2 * pi() * h / 24) + ((s * 7919 + h * 104729) % 100) / 100.0
-  FROM generate_series(1, 8) s, generate_series(0, 239) h;
+  FROM generate_series(1, $1) s, generate_series(0, $(($2 - 1))) h"
+}
+DATA="
+CREATE TABLE reviews (id int PRIMARY KEY, body text NOT NULL, positive boolean NOT NULL);
+INSERT INTO reviews $(review_rows 2000);
+CREATE TABLE readings (series text NOT NULL, ts timestamptz NOT NULL, temp float8 NOT NULL);
+INSERT INTO readings $(reading_rows 8 240);
 CREATE TABLE scored (id int PRIMARY KEY, body text, score float8);
 CREATE TABLE messages AS SELECT id % 50 AS chat, id AS ts, body AS msg FROM reviews;
 CREATE ROLE analyst LOGIN;
@@ -153,38 +161,174 @@ SELECT rnn.grant_model('old_fc', 'analyst');"
 c "$OLD_MODELS" >/dev/null
 check "models stored (INSERT ... SELECT into the reference table)" "4" \
     "$(c "SELECT count(*) FROM rnn.models")"
+ROWS_ALL="SELECT string_agg(format('%s:%s:%s:%s:%s:%s:%s:%s:%s', id, name, version, kind, owner, readers, deployed, md5(weights),
+                                   md5(row(hyperparams, vocabulary, normalization, labels, metrics)::text)), ' ' ORDER BY id) FROM rnn.models"
 ROWS="SELECT string_agg(format('%s:%s:%s:%s:%s:%s:%s', id, name, version, owner, readers, deployed, md5(weights)), ' ' ORDER BY id) FROM rnn.models"
-# Each placement's columns, policies and triggers as the shell has them.
+# Each placement's columns, check constraints, policies and triggers as the
+# shell has them.
 SHAPE="SELECT (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
                  FROM pg_attribute WHERE attrelid = r.oid AND attnum > 0 AND NOT attisdropped)
        || ' / ' || (SELECT string_agg(polname || ' ' || pg_get_expr(coalesce(polqual, polwithcheck), polrelid), ', ' ORDER BY polname)
                       FROM pg_policy WHERE polrelid = r.oid)
+       || ' / ' || (SELECT string_agg(pg_get_constraintdef(oid), ', ' ORDER BY pg_get_constraintdef(oid))
+                      FROM pg_constraint WHERE conrelid = r.oid AND contype = 'c')
        || ' / ' || (SELECT relrowsecurity FROM pg_class WHERE oid = r.oid)
        || ' / ' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = r.oid AND NOT tgisinternal)
   FROM (SELECT '%s'::regclass::oid AS oid) r"
 shell_shape=$(c "$(sed 's/%s/rnn.models/g' <<<"$SHAPE")")
-check "every placement of rnn.models has the shell's columns, policies, row-level security and trigger" \
+check "every placement of rnn.models has the shell's columns, checks, policies, row-level security and trigger" \
     "$shell_shape|$shell_shape|$shell_shape" \
     "$(c "SELECT string_agg(result, '|' ORDER BY nodeport) FROM run_command_on_placements('rnn.models', \$\$$SHAPE\$\$)")"
 
-# ALTER EXTENSION rnn_ext UPDATE with rnn.models a reference table, on a
-# coordinator and worker of its own, installed at 0.1.  0.3's script
-# changes rnn.models (the kind check admits language models and taggers);
-# Citus sends that ALTER TABLE to the placements with the whole extension
-# script as its query string, which the workers refuse
-# (citusdata/citus#6662): the update fails and must change nothing.
-for node in u0 u1; do node_create "$node" citus || echo "# could not start $node"; done
-citus_cluster u0 u1
-nq u0 "CREATE EXTENSION rnn_ext VERSION '0.1'" >/dev/null
-nq u0 "CREATE ROLE analyst LOGIN; $REFERENCE" >/dev/null
-nq u0 "$OLD_MODELS" >/dev/null
-before=$(nq u0 "$ROWS")
-fails_with "ALTER EXTENSION rnn_ext UPDATE from 0.1 with rnn.models a reference table fails (0.3's script alters rnn.models: citusdata/citus#6662)" \
-    "cannot insert multiple commands into a prepared statement" "$(nq u0 "ALTER EXTENSION rnn_ext UPDATE" 2>&1)"
-check "... and changes nothing: coordinator and worker still at 0.1" "0.1 0.1" \
-    "$(nq u0 "SELECT extversion FROM pg_extension WHERE extname = 'rnn_ext'") $(nq u1 "SELECT extversion FROM pg_extension WHERE extname = 'rnn_ext'")"
-check "... every model kept, read on the coordinator and the worker" "4 $before|$before" \
-    "$(nq u0 "SELECT count(*) FROM rnn.models") $(nq u0 "$ROWS")|$(nq u1 "$ROWS")"
+# ALTER EXTENSION rnn_ext UPDATE with rnn.models a reference table, from
+# every released version to the current one.  For each, a database of its
+# own on coord, w1 and w2, a Citus cluster of its own (Citus keeps its
+# metadata per database): rnn_ext created at that version, distributed
+# tables, rnn.models a reference table holding models of two owners, one
+# shared.  The update is the README's "Upgrading" block run on the
+# coordinator; after it every model, what each role may read and every
+# pushed-down score are the same as before, on the coordinator and on both
+# workers, and every node's extension is a fresh install's.
+UPGRADE_BLOCK=$(grep -l "ALTER EXTENSION rnn_ext UPDATE" "$README_BLOCKS"/*.sql | head -n 1)
+u() { NQ_DB=$UDB nq "$@"; }
+ua() { NQ_USER=analyst u coord "$@"; }
+# same_text DESCRIPTION WANT GOT: like check, a diff when they differ
+same_text() {
+    if [ -n "$2" ] && [ "$2" = "$3" ]; then
+        tap OK "$1"
+    else
+        tap FAIL "$1"
+        diff <(echo "$2") <(echo "$3") | head -n 8 | sed 's/^/#   /'
+    fi
+}
+# The extension's functions, one a line: name, arguments with defaults,
+# result, kind, volatility, parallel safety, strictness and body.
+FUNCS="SELECT string_agg(f, E'\n' ORDER BY f) FROM (
+    SELECT format('%s(%s) -> %s %s%s%s%s %s', p.proname, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
+                  p.prokind, p.provolatile, p.proparallel, p.proisstrict, md5(p.prosrc)) AS f
+      FROM pg_proc p WHERE p.pronamespace = 'rnn'::regnamespace) s"
+fresh_funcs=$(p "$FUNCS")
+fresh_shape=$(p "$(sed 's/%s/rnn.models/g' <<<"$SHAPE")")
+UPG_DATA="
+CREATE TABLE reviews (id int PRIMARY KEY, body text NOT NULL, positive boolean NOT NULL);
+INSERT INTO reviews $(review_rows 400);
+CREATE TABLE readings (series text NOT NULL, ts timestamptz NOT NULL, temp float8 NOT NULL);
+INSERT INTO readings $(reading_rows 4 120);
+SELECT create_distributed_table('reviews', 'id');
+SELECT create_distributed_table('readings', 'series');
+GRANT SELECT ON reviews, readings TO analyst, outsider;"
+UPG_MODELS="SELECT rnn.import_model('old_cls', $WEIGHTS_CLS, 'classifier', $INFO_CLS) FROM generate_series(1, 3) s;
+SELECT rnn.deploy_model('old_cls', 2);
+SELECT 1 FROM rnn.train_forecaster('fc', 'readings', 'ts', 'temp', series_column => 'series', cell => 'gru', hidden_size => 4,
+                                   window_size => 24, horizon => 6, epochs => 1);
+SELECT rnn.grant_model('fc', 'analyst');"
+ANALYST_MODEL="SELECT rnn.import_model('analyst_cls', $WEIGHTS_CLS, 'classifier', $INFO_CLS) FROM generate_series(11, 11) s"
+# What the update must keep: every row of rnn.models on each node; the
+# pushed-down scores of the owner; what the analyst reads on a worker and
+# scores pushed down, and what it and outsider may not score.
+upg_rows() { for node in coord w1 w2; do u "$node" "$ROWS_ALL"; done; }
+# digest: its input's line count and md5, or its first error
+digest() {
+    local out
+    out=$(cat)
+    if grep -q ERROR <<<"$out"; then grep -m1 ERROR <<<"$out"; else echo "$(wc -l <<<"$out") rows, md5 $(md5sum <<<"$out" | cut -c1-32)"; fi
+}
+upg_scores() {
+    u coord "SELECT id, rnn.sentiment('old_cls', body), rnn.classify('old_cls', body), rnn.class_probs('old_cls', body)::text
+               FROM reviews ORDER BY id, 4" 2>&1 | digest
+    u coord "SELECT series, rnn.predict_next('fc', temp ORDER BY ts) FROM readings GROUP BY series ORDER BY series" 2>&1
+}
+upg_roles() {
+    NQ_USER=analyst u w1 "SELECT string_agg(DISTINCT name, ',' ORDER BY name) FROM rnn.models" 2>&1
+    ua "SELECT id, rnn.sentiment('analyst_cls', body) FROM reviews ORDER BY id" 2>&1 | digest
+    ua "SELECT series, round(rnn.predict_next('fc', temp ORDER BY ts)::numeric, 12) FROM readings GROUP BY series ORDER BY series" 2>&1
+    ua "SELECT count(rnn.sentiment('old_cls', body)) FROM reviews" >/dev/null 2>&1 && echo "analyst scores old_cls" || echo "analyst may not score old_cls"
+    NQ_USER=outsider u coord "SELECT count(rnn.sentiment('analyst_cls', body)) FROM reviews" >/dev/null 2>&1 \
+        && echo "outsider scores analyst_cls" || echo "outsider may not score analyst_cls"
+}
+versions() { u "$1" "SELECT extversion FROM pg_extension WHERE extname = 'rnn_ext'"; }
+
+for V in $OLD_VERSIONS; do
+    UDB=upg_${V//./_}
+    for node in coord w1 w2; do nq "$node" "CREATE DATABASE $UDB" >/dev/null; done
+    NQ_DB=$UDB citus_cluster coord w1 w2
+    u coord "$UPG_DATA" >/dev/null
+    for node in coord w1 w2; do
+        u "$node" "SET citus.enable_ddl_propagation = off;
+                   CREATE TABLE readings_local (series text NOT NULL, ts timestamptz NOT NULL, temp float8 NOT NULL);
+                   INSERT INTO readings_local $(reading_rows 4 120)" >/dev/null
+    done
+    u coord "CREATE EXTENSION rnn_ext VERSION '$V'" >/dev/null
+    u coord "$REFERENCE" >/dev/null
+    u coord "$UPG_MODELS" >/dev/null
+    ua "$ANALYST_MODEL" >/dev/null
+    rows_before=$(upg_rows)
+    scores_before=$(upg_scores)
+    roles_before=$(upg_roles)
+    check "at $V: rnn.models a reference table, 5 models on each node; the owner scores 400 reviews (800 class rows), the analyst its own and the shared model" \
+        "$V $V $V|5 5 5|800 rows|analyst_cls,fc|400 rows" \
+        "$(versions coord) $(versions w1) $(versions w2)|$(for node in coord w1 w2; do u "$node" "SELECT count(*) FROM rnn.models"; done | tr '\n' ' ' | sed 's/ $//')|$(head -n 1 <<<"$scores_before" | cut -d, -f1)|$(sed -n 1p <<<"$roles_before")|$(sed -n 2p <<<"$roles_before" | cut -d, -f1)"
+
+    if [ "$V" = "${OLD_VERSIONS%% *}" ]; then
+        # A worker down: the update fails naming it and changes nothing.
+        node_stop w2 immediate
+        fails_with "UPDATE from $V while w2 is down fails naming the worker" \
+            "localhost:$(node_port w2)|connection to the remote node" "$(u coord "ALTER EXTENSION rnn_ext UPDATE" 2>&1)"
+        node_start w2
+        check "... and changes nothing: every node at $V, every model on every node as before" \
+            "$V $V $V|$rows_before" "$(versions coord) $(versions w1) $(versions w2)|$(upg_rows)"
+    fi
+
+    out=$(u coord "$(cat "$UPGRADE_BLOCK")" 2>&1)
+    rc=$?
+    check "UPDATE from $V: the README's upgrade block runs on the coordinator and every node reports $CURRENT_VERSION" \
+        "0 3" "$rc $(grep -c "|$CURRENT_VERSION\$" <<<"$out")"
+    [ "$rc" -eq 0 ] || head -n 5 <<<"$out" | sed 's/^/#   /'
+    check "... extversion $CURRENT_VERSION on the coordinator and both workers" \
+        "$CURRENT_VERSION $CURRENT_VERSION $CURRENT_VERSION" "$(versions coord) $(versions w1) $(versions w2)"
+    same_text "... every model kept on every node: ids, versions, kinds, owners, readers, deployed, weights, metadata" \
+        "$rows_before" "$(upg_rows)"
+    same_text "... the owner's pushed-down sentiment, classify, class_probs and predict_next are the same as before" \
+        "$scores_before" "$(upg_scores)"
+    same_text "... row-level security as before: the analyst reads and scores its own and the shared model, not the others; outsider not the analyst's" \
+        "$roles_before" "$(upg_roles)"
+    same_text "... every placement of rnn.models (columns, checks, policies, row-level security, trigger) as a fresh install's" \
+        "$fresh_shape|$fresh_shape|$fresh_shape|$fresh_shape" \
+        "$(u coord "$(sed 's/%s/rnn.models/g' <<<"$SHAPE")")|$(u coord "SELECT string_agg(result, '|' ORDER BY nodeport) FROM run_command_on_placements('rnn.models', \$\$$SHAPE\$\$)")"
+    same_text "... the extension's functions on the coordinator and both workers are a fresh install's" \
+        "$fresh_funcs"$'\n'"$fresh_funcs"$'\n'"$fresh_funcs" "$(u coord "$FUNCS")"$'\n'"$(u w1 "$FUNCS")"$'\n'"$(u w2 "$FUNCS")"
+    check "... a language model, a kind the old check refused, is stored on every placement" "1 1 1" \
+        "$(u coord "SELECT rnn.import_model('lm', rnn.untrained_weights('{\"cell\": \"gru\", \"vocab_size\": 8, \"embedding_dim\": 4,
+                      \"hidden_size\": 6, \"head\": \"steps\", \"output_size\": 8}', 1), 'language_model')" >/dev/null;
+           for node in coord w1 w2; do u "$node" "SELECT count(*) FROM rnn.models WHERE kind = 'language_model'"; done | tr '\n' ' ' | sed 's/ $//')"
+    # rnn.detect_anomalies, new in 0.4 (0.3 -> 0.4 adds and changes
+    # functions), in a query Citus routes whole to the worker that holds the
+    # row: the worker runs its own, updated definition.  It reads
+    # readings_local, a plain table of the same rows on every node.
+    want=$(u coord "SELECT count(*) FILTER (WHERE is_anomaly) FROM rnn.detect_anomalies('fc', 'readings_local', level => 0.9)")
+    expect=
+    got=
+    for node in w1 w2; do
+        # the first review whose shard is on that worker
+        id=$(u coord "SELECT min(r.id) FROM generate_series(1, 100) r(id)
+                        JOIN pg_dist_placement pl ON pl.shardid = get_shard_id_for_distribution_column('reviews', r.id)
+                        JOIN pg_dist_node n ON n.groupid = pl.groupid WHERE n.nodeport = $(node_port "$node")")
+        DETECT="SELECT r.id, a.n FROM reviews r, LATERAL (SELECT count(*) FILTER (WHERE d.is_anomaly) AS n
+                  FROM rnn.detect_anomalies('fc', 'readings_local', level => 0.9) d) a WHERE r.id = $id"
+        plan=$(u coord "EXPLAIN (VERBOSE, COSTS OFF) $DETECT" 2>&1)
+        if grep -q "port=$(node_port "$node")" <<<"$plan" && grep -q "Query: .*rnn.detect_anomalies" <<<"$plan"; then
+            got+="routed to $node: "
+        else
+            got+="not routed to $node: "
+            head -n 12 <<<"$plan" | sed 's/^/#   /'
+        fi
+        expect+="routed to $node: $id|$want "
+        got+="$(u coord "$DETECT" 2>&1) "
+    done
+    check "... rnn.detect_anomalies, new in 0.4, runs on w1 and on w2 in queries routed to them, as on the coordinator" \
+        "$expect" "$got"
+done
+
 # The deployed version 2 of old_cls scores on the workers exactly as on one
 # PostgreSQL holding a copy of it.
 p "SELECT rnn.import_model('old_cls', rnn.untrained_weights('{\"cell\": \"gru\", \"vocab_size\": 8, \"embedding_dim\": 4, \"hidden_size\": 6, \"head\": \"classifier\", \"output_size\": 2}', 2), 'classifier', $INFO_CLS)" >/dev/null
@@ -352,8 +496,6 @@ check "after w2 returns, training stores a model that both workers see" "1 1 1" 
 # ---------------------------------------------------------------------------
 # pg_dump of the coordinator, restored into a fresh Citus cluster
 # ---------------------------------------------------------------------------
-ROWS_ALL="SELECT string_agg(format('%s:%s:%s:%s:%s:%s:%s:%s:%s', id, name, version, kind, owner, readers, deployed, md5(weights),
-                                   md5(row(hyperparams, vocabulary, normalization, labels, metrics)::text)), ' ' ORDER BY id) FROM rnn.models"
 models_before=$(c "$ROWS_ALL")
 DUMP="$CLUSTER_DIR/coord.dump"
 pg_dump -Fc -h localhost -p "$(node_port coord)" -U postgres -d postgres -f "$DUMP" 2>"$CLUSTER_DIR/pg_dump.err"
