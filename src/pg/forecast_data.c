@@ -592,7 +592,8 @@ build_query(const FcSpec *spec, FcData *data)
 	if (spec->series_column)
 		column_type(spec->relid, spec->series_column, "series_column");
 	for (int i = 0; i < spec->n_features; i++)
-		check_numeric(spec->relid, spec->feature_columns[i], "feature column");
+		check_numeric(spec->relid, spec->feature_columns[i],
+					  i >= spec->n_features - spec->n_future ? "future column" : "feature column");
 	data->n_channels = 1 + spec->n_features;
 
 	/* identifiers quoted, no user value is ever part of the SQL text */
