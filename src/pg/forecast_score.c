@@ -388,7 +388,7 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 }
 
 /* ---------------------------------------------------------------------------
- * rnn.forecast(model, horizon, level, relation)
+ * rnn.forecast(model, horizon, level, relation, future)
  *
  *   SELECT * FROM rnn.forecast('temp_lstm', horizon => 3);
  *    series | step |           ts           | value | lo   | hi
@@ -399,7 +399,10 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
  * 1. The last window_size rows of every series are read (in time order) and
  *    the next `horizon` values predicted at once; ts continues each series
  *    at its own step (NULL for integer time columns).
- * 2. lo/hi: split-conformal interval at `level` from the validation
+ * 2. A model with future_columns reads their values for its whole horizon
+ *    after each series' last row from `future` (fc_read_future); calendar
+ *    inputs continue on the model's calendar (forecast_known.c).
+ * 3. lo/hi: split-conformal interval at `level` from the validation
  *    residuals of each step (scaled by each series' standard deviation);
  *    NULL when the model was trained without validation data.
  */

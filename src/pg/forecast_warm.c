@@ -12,7 +12,8 @@
  *    warm_start_version) must have the architecture the call asks for: the
  *    same cell, hidden_size, num_layers, window_size, horizon, linear_skip,
  *    normalization, seasonal, season_length, series_column (present or
- *    not), feature_columns (same names, same order) and time step.  Anything
+ *    not), feature_columns, future_columns and calendar_inputs (same names,
+ *    same order; a calendar's time zone is kept) and time step.  Anything
  *    else is an error naming the first argument that differs, before a row
  *    is read.  The optimiser's settings (epochs, learning_rate, batch_size,
  *    patience, dropout, batches_per_epoch, ...) are free.
