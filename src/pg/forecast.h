@@ -184,9 +184,9 @@ typedef struct FcShape
 	bool		seasonal;		/* recur over seasons (window / season steps of
 								 * season values) and predict a correction to
 								 * the seasonal-naive forecast */
-	int			n_known;		/* known channels (future and calendar): their
-								 * values at the horizon steps follow the
-								 * lags in the skip input, horizon * n_known */
+	int			n_known;		/* future columns: their values at the
+								 * horizon steps follow the lags in the skip
+								 * input, horizon * n_known */
 } FcShape;
 
 /* Recurrent steps of a window, and values a step (the network's input_size) */
@@ -205,7 +205,7 @@ fc_input_size(const FcShape *shape, int n_channels)
 /*
  * Fill one example: x (fc_steps, fc_input_size) at row stride ldx (for
  * packed batches: the batch size), skip (skip_size) the last values of
- * channel 0 then the known channels at each forecast step (fc_known_at), target (horizon) in network units; base (horizon) gets what the
+ * channel 0 then the future columns at each forecast step (fc_future_at), target (horizon) in network units; base (horizon) gets what the
  * network's output at each step is added to: the window's reference
  * (normalization) or, when seasonal, the value one season earlier.
  * start is the index (within the series) of the window's first point.
@@ -428,9 +428,9 @@ void		fc_calendar_load_zone(FcCalendar *cal);
 void		fc_calendar_encode(const FcCalendar *cal, FcTimeKind kind, int64 t, float *out);
 /* After reading: set data's known layout and append the calendar channels. */
 void		fc_add_known(FcData *data, const FcSpec *spec);
-/* the n_known known values at point p of series s (p may be past its end:
- * data->future, or the last point's, and the calendar continued) */
-void		fc_known_at(const FcData *data, const FcSeries *s, int p, float *out);
+/* the future columns at point p of series s (p may be past its end:
+ * data->future, else the last point's) */
+void		fc_future_at(const FcData *data, const FcSeries *s, int p, float *out);
 /* rnn.forecast: the future columns of the horizon steps, from relation
  * relid (its time and series columns as the model's), z-scored. */
 void		fc_read_future(const FcSpec *spec, Oid relid, int horizon, FcData *data);

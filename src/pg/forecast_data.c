@@ -1354,9 +1354,9 @@ fc_fill_window(const FcData *data, const FcSeries *s, int start, const FcShape *
 
 		for (int k = 0; k < lags; k++)
 			skip[k] = v[(size_t) (W - lags + k) * C] - ref;
-		/* then the known inputs of each forecast step */
+		/* then the future columns at each forecast step */
 		for (int h = 0; h < shape->horizon && nk > 0; h++)
-			fc_known_at(data, s, start + W + h, skip + lags + (size_t) h * nk);
+			fc_future_at(data, s, start + W + h, skip + lags + (size_t) h * nk);
 	}
 	for (int h = 0; h < shape->horizon; h++)
 	{

@@ -117,7 +117,7 @@ fc_model_info(RnnCachedModel *entry)
 					 errdetail("hyperparams.calendar_inputs must name the inputs.")));
 		info->spec.calendar.zone = rnn_jsonb_text(hp, "calendar_time_zone");
 		fc_calendar_load_zone(&info->spec.calendar);
-		info->shape.n_known = nf + 2 * info->spec.calendar.n;
+		info->shape.n_known = nf;
 	}
 	{
 		char	   *missing = rnn_jsonb_text(hp, "missing");

@@ -673,7 +673,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	shape.norm = norm;
 	shape.seasonal = seasonal;
 	shape.season = season > 0 ? season : fc_default_season(data.time_kind, &data.step, horizon);
-	shape.n_known = data.n_known;
+	shape.n_known = spec.n_future;
 	check_season(&shape);
 
 	/* 2. split each series in time; short series leave training */
@@ -707,9 +707,9 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	cfg.output_size = horizon;
 	cfg.head = RNN_HEAD_REGRESSION;
 	cfg.pooling = RNN_POOL_LAST;
-	/* the value's lags (the linear path), then the known inputs of each
+	/* the value's lags (the linear path), then the future columns of each
 	 * forecast step */
-	cfg.skip_size = (linear_skip ? window : 0) + horizon * data.n_known;
+	cfg.skip_size = (linear_skip ? window : 0) + horizon * spec.n_future;
 	cfg.dropout = (float) dropout;
 	if (ws != NULL)
 		fc_warm_check_model(ws, &shape, &cfg);

@@ -136,7 +136,7 @@ def main():
             vmse, ep, bep = cur.fetchone()
             secs = time.time() - t0
             vz = vmse / ot[:TRAIN].var()
-            print(f"  h{h} [{cfg}]: validation MSE {vz:.4f} (normalized), "
+            print(f"  h{h} [{cfg}]: validation MSE {vz:.5f} (normalized), "
                   f"{ep} epochs (best {bep}; 0 = the ridge start), {secs:.0f} s", flush=True)
             if best is None or vz < best[0]:
                 best = (vz, cfg, name, secs, bep)
@@ -152,7 +152,7 @@ def main():
                     f"{re.sub(r',? *epochs => [0-9]+', '', best[1])}, epochs => 0)",
                     (best[2] + "_linear", h))
         print(f"  h{h} its linear path alone (epochs => 0): validation MSE "
-              f"{cur.fetchone()[0] / ot[:TRAIN].var():.4f} (normalized)", flush=True)
+              f"{cur.fetchone()[0] / ot[:TRAIN].var():.5f} (normalized)", flush=True)
         cur.execute("SELECT mse_normalized, mae_normalized FROM rnn.evaluate(%s, 'etth1_test')",
                     (best[2] + "_linear",))
         omse, omae = cur.fetchone()
