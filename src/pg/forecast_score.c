@@ -401,7 +401,7 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
  *    at its own step (NULL for integer time columns).
  * 2. A model with future_columns reads their values for its whole horizon
  *    after each series' last row from `future` (fc_read_future); calendar
- *    inputs continue on the model's calendar (forecast_known.c).
+ *    inputs of the window come from each step's time (forecast_known.c).
  * 3. lo/hi: split-conformal interval at `level` from the validation
  *    residuals of each step (scaled by each series' standard deviation);
  *    NULL when the model was trained without validation data.
@@ -838,9 +838,9 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	if (info->spec.calendar.n > 0)
 	{
 		/*
-		 * Calendar inputs: of each row's time over the window, continued on
-		 * the model's calendar from the last one into the horizon.  A
-		 * timestamp or date model reads the time as the session's wall clock.
+		 * Calendar inputs: of each row's time over the window (a timestamp
+		 * or date model reads it as the session's wall clock); the forecast
+		 * steps follow the last on the model's calendar.
 		 */
 		FcSpec		sp;
 		const int64 *tt = st->t + (st->n - W);
