@@ -56,7 +56,7 @@ trap cleanup EXIT
 
 echo "1..15"
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    for i in $(seq 1 14); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
+    for i in $(seq 1 15); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
     exit 0
 fi
 OUT=$(mktemp -d /tmp/rnn_torch.XXXXXX)
