@@ -32,7 +32,7 @@ CORE_OBJS = src/core/alloc.o src/core/rng.o src/core/blas.o src/core/model.o \
 	src/core/tokenizer.o src/core/ngram.o
 KERNEL_SRCS = src/core/recur_product.c src/core/cell_tanh.c src/core/cell_gru.c \
 	src/core/cell_lstm.c src/core/input_small.c src/core/optim_loops.c
-PG_OBJS = src/pg/forecast_data.o src/pg/forecast_calendar.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/forecast_warm.o src/pg/forecast_anomaly.o src/pg/jsonb_util.o \
+PG_OBJS = src/pg/forecast_data.o src/pg/forecast_calendar.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/forecast_warm.o src/pg/forecast_anomaly.o src/pg/forecast_known.o src/pg/jsonb_util.o \
 	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o src/pg/model_placement.o \
 	src/pg/model_cache.o src/pg/model_sql.o \
 	src/pg/text_data.o src/pg/classify.o src/pg/classify_train.o src/pg/classify_ngram.o src/pg/classify_embeddings.o src/pg/classify_pretrain.o src/pg/stream.o \
@@ -57,7 +57,7 @@ PG_CFLAGS += $(OPTFLAGS)
 # needs OpenBLAS's runtime (libopenblas0) at run time, not at link time.
 SHLIB_LINK = -ldl
 
-REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast calendar bad_input retrain \
+REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast calendar covariates bad_input retrain \
 	language_model tagger \
 	model_cache sentiment ngram embeddings pretrain drop_extension
 

@@ -464,6 +464,10 @@ class Forecaster(nn.Module):
         if "window_size" not in hp or "series" not in nz:
             raise ValueError("the meta has no hyperparams.window_size or normalization.series: "
                              "export with --meta holding rnn.model_info(name) of the forecaster")
+        known = [k for k in ("calendar_inputs", "future_columns") if hp.get(k)]
+        if known:
+            raise ValueError("the forecaster uses %s (rnn_ext 0.4), which this script does not "
+                             "support: forecast it with rnn.forecast" % " and ".join(known))
         C = net.cfg["input_size"] // (int(hp.get("season_length") or 1) if hp.get("seasonal") else 1)
         if len(nz.get("mean", [])) != len(nz["series"]) * C or \
            len(nz.get("std", [])) != len(nz["series"]) * C:

@@ -40,6 +40,8 @@ CREATE FUNCTION rnn.train_forecaster(
     seasonal boolean DEFAULT false,
     warm_start boolean DEFAULT false,
     warm_start_version int DEFAULT NULL,
+    calendar_inputs text[] DEFAULT NULL,
+    future_columns text[] DEFAULT '{}',
     OUT model text, OUT version int,
     OUT train_mse float8, OUT train_mae float8,
     OUT valid_mse float8, OUT valid_mae float8,
@@ -66,6 +68,42 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 
 COMMENT ON FUNCTION rnn.detect_anomalies IS
 'The rows of a table whose value falls outside the forecaster''s one-step-ahead split-conformal interval at the given level, with the forecast, the interval and a score (distance from the forecast in interval half-widths); all_rows returns every row with is_anomaly';
+
+-- train_forecaster gains calendar_inputs and future_columns; rnn.forecast
+-- reads the known-future columns of the forecast steps (future); a
+-- predict_next with each row's time for calendar inputs
+DROP FUNCTION rnn.forecast(text, int, float8, regclass);
+
+CREATE FUNCTION rnn.forecast(
+    model text,
+    horizon int DEFAULT NULL,
+    level float8 DEFAULT 0.9,
+    relation regclass DEFAULT NULL,
+    future regclass DEFAULT NULL)
+RETURNS TABLE (series text, step int, ts timestamptz, value float8, lo float8, hi float8)
+AS 'MODULE_PATHNAME', 'rnn_forecast'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+
+COMMENT ON FUNCTION rnn.forecast IS
+'The next horizon values of every series after its last row, with split-conformal prediction intervals [lo, hi] at the given level; future gives the known-future columns of the forecast steps';
+
+CREATE FUNCTION rnn.predict_next_sfunc(internal, text, float8, text, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rnn_predict_next_sfunc'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE rnn.predict_next(model text, value float8, series text, ts timestamptz) (
+    SFUNC = rnn.predict_next_sfunc,
+    STYPE = internal,
+    FINALFUNC = rnn.predict_next_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE rnn.predict_next(text, float8, text, timestamptz) IS
+'As predict_next(model, value, series), with each row''s time for a model with calendar inputs';
+COMMENT ON FUNCTION rnn.predict_next_sfunc(internal, text, float8, text, timestamptz) IS
+'Transition function of rnn.predict_next(model, value, series, ts)';
 
 -- train_classifier gains pretrain_relation, pretrain_text_column and
 -- pretrain_epochs (language-model pretraining on unlabelled texts)

@@ -566,6 +566,8 @@ CREATE FUNCTION rnn.train_forecaster(
     seasonal boolean DEFAULT false,
     warm_start boolean DEFAULT false,
     warm_start_version int DEFAULT NULL,
+    calendar_inputs text[] DEFAULT NULL,
+    future_columns text[] DEFAULT '{}',
     OUT model text, OUT version int,
     OUT train_mse float8, OUT train_mae float8,
     OUT valid_mse float8, OUT valid_mae float8,
@@ -584,13 +586,14 @@ CREATE FUNCTION rnn.forecast(
     model text,
     horizon int DEFAULT NULL,
     level float8 DEFAULT 0.9,
-    relation regclass DEFAULT NULL)
+    relation regclass DEFAULT NULL,
+    future regclass DEFAULT NULL)
 RETURNS TABLE (series text, step int, ts timestamptz, value float8, lo float8, hi float8)
 AS 'MODULE_PATHNAME', 'rnn_forecast'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 
 COMMENT ON FUNCTION rnn.forecast IS
-'The next horizon values of every series after its last row, with split-conformal prediction intervals [lo, hi] at the given level';
+'The next horizon values of every series after its last row, with split-conformal prediction intervals [lo, hi] at the given level; future gives the known-future columns of the forecast steps';
 
 CREATE FUNCTION rnn.detect_anomalies(
     model text,
@@ -632,6 +635,11 @@ RETURNS internal
 AS 'MODULE_PATHNAME', 'rnn_predict_next_sfunc'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+CREATE FUNCTION rnn.predict_next_sfunc(internal, text, float8, text, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rnn_predict_next_sfunc'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
 CREATE FUNCTION rnn.predict_next_final(internal)
 RETURNS float8[]
 AS 'MODULE_PATHNAME', 'rnn_predict_next_final'
@@ -653,10 +661,20 @@ CREATE AGGREGATE rnn.predict_next(model text, value float8, series text) (
     PARALLEL = SAFE
 );
 
+CREATE AGGREGATE rnn.predict_next(model text, value float8, series text, ts timestamptz) (
+    SFUNC = rnn.predict_next_sfunc,
+    STYPE = internal,
+    FINALFUNC = rnn.predict_next_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    PARALLEL = SAFE
+);
+
 COMMENT ON AGGREGATE rnn.predict_next(text, float8) IS
 'The next horizon values (float8[]) after an ordered set of values: use with ORDER BY inside the call, or as a window function over ROWS n PRECEDING to backtest';
 COMMENT ON AGGREGATE rnn.predict_next(text, float8, text) IS
 'As predict_next(model, value), scaled with the statistics of the named series';
+COMMENT ON AGGREGATE rnn.predict_next(text, float8, text, timestamptz) IS
+'As predict_next(model, value, series), with each row''s time for a model with calendar inputs';
 
 -- ---------------------------------------------------------------------------
 -- Sentiment
@@ -822,6 +840,8 @@ COMMENT ON FUNCTION rnn.predict_next_sfunc(internal, text, float8) IS
 'Transition function of rnn.predict_next(model, value): collects the values in order';
 COMMENT ON FUNCTION rnn.predict_next_sfunc(internal, text, float8, text) IS
 'Transition function of rnn.predict_next(model, value, series)';
+COMMENT ON FUNCTION rnn.predict_next_sfunc(internal, text, float8, text, timestamptz) IS
+'Transition function of rnn.predict_next(model, value, series, ts)';
 COMMENT ON FUNCTION rnn.predict_next_final(internal) IS
 'Final function of rnn.predict_next: forecasts from the last window_size values; reads the state only, so window frames reuse it';
 

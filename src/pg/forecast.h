@@ -7,7 +7,10 @@
  * forecast_calendar.c  a series' step as a calendar interval (minutes to
  *                  years) and the position of each time on it;
  * forecast_train.c rnn.train_forecaster;
- * forecast_score.c rnn.forecast, rnn.predict_next, rnn.evaluate.
+ * forecast_score.c rnn.forecast, rnn.predict_next, rnn.evaluate;
+ * forecast_known.c inputs known for the forecast steps too: calendar inputs
+ *                  (from each row's time) and future_columns (read for the
+ *                  horizon from a relation of planned values).
  *
  * What the network sees (per-window normalization, the default): each
  * value is z-scored with its series' training statistics, then the window's
@@ -59,6 +62,31 @@ fc_step_known(const FcStep *step)
 	return step->months != 0 || step->days != 0 || step->usecs != 0;
 }
 
+/*
+ * Calendar inputs: each one a phase in [0, 1) of a calendar cycle, given to
+ * the network as its sine and cosine (two channels).
+ */
+typedef enum FcCalKind
+{
+	FC_CAL_MINUTE_OF_HOUR,
+	FC_CAL_HOUR_OF_DAY,
+	FC_CAL_DAY_OF_WEEK,
+	FC_CAL_DAY_OF_MONTH,
+	FC_CAL_DAY_OF_YEAR,
+	FC_CAL_MONTH,
+	FC_CAL_QUARTER,
+	FC_CAL_N_KINDS
+} FcCalKind;
+
+typedef struct FcCalendar
+{
+	int			n;				/* inputs; 2n channels */
+	FcCalKind	kind[FC_CAL_N_KINDS];
+	char	   *zone;			/* timestamptz: the time zone of the fields
+								 * (the training session's); NULL otherwise */
+	struct pg_tz *tz;			/* zone, loaded */
+} FcCalendar;
+
 /* Which columns of which relation, and how to read them. */
 typedef struct FcSpec
 {
@@ -66,8 +94,12 @@ typedef struct FcSpec
 	char	   *time_column;
 	char	   *value_column;
 	char	   *series_column;	/* NULL: one series */
-	int			n_features;		/* covariates */
+	int			n_features;		/* covariates read: feature_columns, then the
+								 * n_future future_columns */
 	char	  **feature_columns;
+	int			n_future;		/* the last n_future of feature_columns are
+								 * known for the forecast steps */
+	FcCalendar	calendar;		/* calendar inputs (n = 0: none) */
 	FcMissing	missing;
 	FcStep		step;			/* the model's step; zero: detect from the rows */
 	FcTimeKind	step_time_kind; /* the time type the model's step is of */
@@ -100,6 +132,21 @@ typedef struct FcData
 	FcTimeKind	time_kind;
 	FcStep		step;			/* one for all series; zero when no series has two rows */
 	bool		stats_ready;	/* series' mean/std already set (fc_read_tail) */
+
+	/*
+	 * Known inputs (forecast_known.c): the last n_known channels are the
+	 * future columns (first_future .. ) and then the calendar channels
+	 * (2 * cal->n, from first_calendar); mean 0 and std 1 for the calendar.
+	 */
+	int			n_known;
+	int			first_future;
+	int			first_calendar; /* n_channels when there are none */
+	const FcCalendar *cal;
+	float	   *future;			/* rnn.forecast: (n_series, horizon,
+								 * n_future) future values after each
+								 * series' last point, z-scored; NULL: past
+								 * the last point they repeat it */
+	int			future_horizon;
 } FcData;
 
 /* Read every series of spec, ordered by (series, time).  Checks columns,
@@ -137,6 +184,9 @@ typedef struct FcShape
 	bool		seasonal;		/* recur over seasons (window / season steps of
 								 * season values) and predict a correction to
 								 * the seasonal-naive forecast */
+	int			n_known;		/* future columns: their values at the
+								 * horizon steps follow the lags in the skip
+								 * input, horizon * n_known */
 } FcShape;
 
 /* Recurrent steps of a window, and values a step (the network's input_size) */
@@ -155,7 +205,7 @@ fc_input_size(const FcShape *shape, int n_channels)
 /*
  * Fill one example: x (fc_steps, fc_input_size) at row stride ldx (for
  * packed batches: the batch size), skip (skip_size) the last values of
- * channel 0, target (horizon) in network units; base (horizon) gets what the
+ * channel 0 then the future columns at each forecast step (fc_future_at), target (horizon) in network units; base (horizon) gets what the
  * network's output at each step is added to: the window's reference
  * (normalization) or, when seasonal, the value one season earlier.
  * start is the index (within the series) of the window's first point.
@@ -279,6 +329,7 @@ typedef struct FcModelInfo
 	double	   *levels;			/* conformal levels */
 	double	   *q;				/* (horizon, n_levels) |residual| quantiles, z-units */
 	int			skip_size;
+	int			skip_lags;		/* of which lags of the value (the linear path) */
 	/* one-window scorer for rnn.predict_next, made on first use */
 	RnnInfer   *one;
 	float	   *one_x;			/* (window) */
@@ -301,11 +352,14 @@ typedef struct FcWarmStart
 	size_t		n_params;
 	float	   *params;			/* (n_params) */
 	FcShape		shape;
+	int			skip_lags;		/* > 0: linear_skip */
 	FcStep		step;			/* zero: stored without one (before 0.3) */
 	FcTimeKind	step_time_kind;
 	char	   *series_column;	/* NULL: one series */
-	int			n_features;
+	int			n_features;		/* with the n_future future columns */
 	char	  **feature_columns;
+	int			n_future;
+	FcCalendar	calendar;
 	int			n_series;
 	char	  **keys;			/* sorted */
 	double	   *mean;			/* (n_series, 1 + n_features) */
@@ -359,5 +413,26 @@ FcStep		fc_series_own_step(FcTimeKind kind, const FcStep *step, const int64 *tim
 int			fc_default_season(FcTimeKind kind, const FcStep *step, int horizon);
 bool		fc_local_time_skipped(int64 t);
 bool		fc_local_time_repeated(int64 t);
+
+/*
+ * forecast_known.c: calendar inputs and known-future columns.
+ */
+/* names (text[]; 'auto': the default for the step) -> cal; errors name the
+ * bad entry.  fc_calendar_resolve: 'auto' and checks once the step is known. */
+void		fc_calendar_parse(char **names, int n, FcCalendar *cal, bool *is_auto);
+void		fc_calendar_resolve(FcCalendar *cal, bool *is_auto, FcTimeKind kind,
+								const FcStep *step);
+const char *fc_calendar_name(FcCalKind kind);
+void		fc_calendar_load_zone(FcCalendar *cal);
+/* the 2 * cal->n channel values of time t */
+void		fc_calendar_encode(const FcCalendar *cal, FcTimeKind kind, int64 t, float *out);
+/* After reading: set data's known layout and append the calendar channels. */
+void		fc_add_known(FcData *data, const FcSpec *spec);
+/* the future columns at point p of series s (p may be past its end:
+ * data->future, else the last point's) */
+void		fc_future_at(const FcData *data, const FcSeries *s, int p, float *out);
+/* rnn.forecast: the future columns of the horizon steps, from relation
+ * relid (its time and series columns as the model's), z-scored. */
+void		fc_read_future(const FcSpec *spec, Oid relid, int horizon, FcData *data);
 
 #endif							/* RNN_FORECAST_H */

@@ -592,7 +592,8 @@ build_query(const FcSpec *spec, FcData *data)
 	if (spec->series_column)
 		column_type(spec->relid, spec->series_column, "series_column");
 	for (int i = 0; i < spec->n_features; i++)
-		check_numeric(spec->relid, spec->feature_columns[i], "feature column");
+		check_numeric(spec->relid, spec->feature_columns[i],
+					  i >= spec->n_features - spec->n_future ? "future column" : "feature column");
 	data->n_channels = 1 + spec->n_features;
 
 	/* identifiers quoted, no user value is ever part of the SQL text */
@@ -1198,6 +1199,12 @@ fc_compute_stats(FcData *data)
 						sq = 0.0,
 						mean;
 
+			if (data->first_calendar > 0 && c >= data->first_calendar)
+			{
+				ser->mean[c] = 0.0; /* calendar inputs: sin/cos as they are */
+				ser->std[c] = 1.0;
+				continue;
+			}
 			for (int i = 0; i < n; i++)
 				sum += v[(size_t) i * C + c];
 			mean = sum / n;
@@ -1341,8 +1348,16 @@ fc_fill_window(const FcData *data, const FcSeries *s, int start, const FcShape *
 		}
 	}
 	if (skip)
-		for (int k = 0; k < skip_size; k++)
-			skip[k] = v[(size_t) (W - skip_size + k) * C] - ref;
+	{
+		int			nk = shape->n_known,
+					lags = skip_size - shape->horizon * nk;
+
+		for (int k = 0; k < lags; k++)
+			skip[k] = v[(size_t) (W - lags + k) * C] - ref;
+		/* then the future columns at each forecast step */
+		for (int h = 0; h < shape->horizon && nk > 0; h++)
+			fc_future_at(data, s, start + W + h, skip + lags + (size_t) h * nk);
+	}
 	for (int h = 0; h < shape->horizon; h++)
 	{
 		/* the seasonal-naive forecast repeats the window's last season */
@@ -1421,4 +1436,185 @@ int64
 fc_windows_sample(const FcWindows *w, int64 n, int64 j)
 {
 	return n >= w->count ? j : (int64) ((double) j * w->count / n);
+}
+
+/* ---------------------------------------------------------------------------
+ * Known-future columns for rnn.forecast (forecast_known.c)
+ */
+typedef struct KeyIndex
+{
+	const char *key;
+	int			series;
+} KeyIndex;
+
+static int
+cmp_key_index(const void *a, const void *b)
+{
+	return strcmp(((const KeyIndex *) a)->key, ((const KeyIndex *) b)->key);
+}
+
+/*
+ * The future columns of spec at the `horizon` steps after each series' last
+ * point, from relid: rows are matched by series and calendar step; other
+ * rows (history, series not forecast, times past the horizon) are ignored.
+ * Each step of each series needs exactly one row with finite values.  After
+ * the series' statistics are set: the values are z-scored with them.
+ */
+void
+fc_read_future(const FcSpec *spec, Oid relid, int horizon, FcData *data)
+{
+	int			nf = spec->n_future,
+				f0 = spec->n_features - nf; /* first future column in feature_columns */
+	char	   *rel = relation_name(relid);
+	FcTimeKind	kind;
+	StringInfoData q;
+	KeyIndex   *idx;
+	bool	   *seen;
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	if (nf == 0)
+		return;
+	kind = check_time(relid, spec->time_column);
+	if (kind != data->time_kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("time column \"%s\" of future relation %s is of type %s, not %s as in the rows forecast",
+						spec->time_column, rel, fc_time_kind_name(kind),
+						fc_time_kind_name(data->time_kind))));
+	if (spec->series_column)
+		column_type(relid, spec->series_column, "series_column");
+	for (int i = 0; i < nf; i++)
+		check_numeric(relid, spec->feature_columns[f0 + i], "future column");
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	if (spec->series_column)
+		appendStringInfo(&q, "%s::text, ", quote_identifier(spec->series_column));
+	appendStringInfo(&q, "%s%s", quote_identifier(spec->time_column),
+					 kind == FC_TIME_INTEGER ? "::int8" : "");
+	for (int i = 0; i < nf; i++)
+		appendStringInfo(&q, ", %s::float8", quote_identifier(spec->feature_columns[f0 + i]));
+	appendStringInfo(&q, " FROM %s", rel);
+
+	idx = palloc(sizeof(KeyIndex) * Max(data->n_series, 1));
+	for (int s = 0; s < data->n_series; s++)
+	{
+		idx[s].key = data->series[s].key;
+		idx[s].series = s;
+	}
+	qsort(idx, data->n_series, sizeof(KeyIndex), cmp_key_index);
+	data->future_horizon = horizon;
+	data->future = palloc_extended(sizeof(float) * Max((size_t) data->n_series * horizon * nf, 1),
+								   MCXT_ALLOC_HUGE);
+	seen = palloc_extended(Max((size_t) data->n_series * horizon, 1),
+						   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(q.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", q.data, SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			int			col = 1;
+			bool		isnull;
+			KeyIndex	probe,
+					   *hit;
+			const FcSeries *ser;
+			Datum		tv;
+			int64		t,
+						k,
+						j;
+
+			probe.key = "";
+			if (spec->series_column)
+			{
+				char	   *key = SPI_getvalue(tup, desc, col++);
+
+				if (key == NULL)
+					continue;	/* no series is forecast for it */
+				probe.key = key;
+			}
+			hit = data->n_series > 0 ?
+				bsearch(&probe, idx, data->n_series, sizeof(KeyIndex), cmp_key_index) : NULL;
+			if (hit == NULL)
+				continue;
+			ser = &data->series[hit->series];
+			tv = SPI_getbinval(tup, desc, col++, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("time column \"%s\" of future relation %s is NULL%s",
+								spec->time_column, rel, in_series(ser->key))));
+			t = kind == FC_TIME_DATE ?
+				DatumGetTimestamp(DirectFunctionCall1(date_timestamp, tv)) : DatumGetInt64(tv);
+			if (!fc_step_known(&data->step) ||
+				(kind != FC_TIME_INTEGER && TIMESTAMP_NOT_FINITE(t)) ||
+				!fc_calendar_index(kind, &data->step, ser->anchor, t, &k))
+				continue;		/* not one of the series' steps */
+			j = k - ser->last_k - 1;
+			if (j < 0 || j >= horizon)
+				continue;
+			if (seen[(size_t) hit->series * horizon + j])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("future relation %s has two rows at time %s%s", rel,
+								time_text(kind, t), in_series(ser->key))));
+			seen[(size_t) hit->series * horizon + j] = true;
+			for (int i = 0; i < nf; i++, col++)
+			{
+				const char *column = spec->feature_columns[f0 + i];
+				Datum		v = SPI_getbinval(tup, desc, col, &isnull);
+				double		x = isnull ? NAN : DatumGetFloat8(v);
+				int			ch = 1 + f0 + i;
+
+				if (!isfinite(x) || fabs(x) > FLT_MAX)
+					ereport(ERROR,
+							(errcode(isnull ? ERRCODE_NULL_VALUE_NOT_ALLOWED
+									 : ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("future column \"%s\" is %s at time %s%s", column,
+									isnull ? "NULL" : isnan(x) ? "NaN" : "infinite or out of range",
+									time_text(kind, t), in_series(ser->key)),
+							 errdetail("Future relation %s gives the known values of the "
+									   "forecast steps; they cannot be missing.", rel)));
+				data->future[((size_t) hit->series * horizon + j) * nf + i] =
+					(float) (((double) (float) x - ser->mean[ch]) / ser->std[ch]);
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+
+	for (int s = 0; s < data->n_series; s++)
+		for (int j = 0; j < horizon; j++)
+			if (!seen[(size_t) s * horizon + j])
+			{
+				const FcSeries *ser = &data->series[s];
+				int64		t;
+				char	   *when;
+
+				when = fc_step_known(&data->step) &&
+					fc_time_at(kind, &data->step, ser->anchor, ser->last_k + j + 1, &t) ?
+					time_text(kind, t) : psprintf("step %d", j + 1);
+				ereport(ERROR,
+						(errcode(ERRCODE_NO_DATA_FOUND),
+						 errmsg("future relation %s has no row for %s at %s, step %d of the horizon",
+								rel, fc_series_name(ser->key), when, j + 1),
+						 errdetail("The model reads its future columns (%s%s) at every one of its "
+								   "%d forecast steps, whatever horizon is asked for.",
+								   spec->feature_columns[f0], nf > 1 ? ", ..." : "", horizon),
+						 errhint("Add the rows of the planned values for the next %d steps of "
+								 "each series.", horizon)));
+			}
 }

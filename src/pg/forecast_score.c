@@ -89,6 +89,36 @@ fc_model_info(RnnCachedModel *entry)
 	info->spec.value_column = rnn_jsonb_text(hp, "value_column");
 	info->spec.series_column = rnn_jsonb_text(hp, "series_column");
 	info->spec.feature_columns = rnn_jsonb_texts(hp, "feature_columns", &info->spec.n_features);
+	/* known inputs (absent before 0.4): future columns follow the features */
+	{
+		int			nf = 0,
+					nc = 0;
+		char	  **fut = rnn_jsonb_texts(hp, "future_columns", &nf);
+		char	  **cal = rnn_jsonb_texts(hp, "calendar_inputs", &nc);
+		bool		is_auto;
+
+		if (nf > 0)
+		{
+			char	  **all = palloc(sizeof(char *) * (info->spec.n_features + nf));
+
+			for (int i = 0; i < info->spec.n_features; i++)
+				all[i] = info->spec.feature_columns[i];
+			for (int i = 0; i < nf; i++)
+				all[info->spec.n_features + i] = fut[i];
+			info->spec.feature_columns = all;
+			info->spec.n_features += nf;
+			info->spec.n_future = nf;
+		}
+		fc_calendar_parse(cal, nc, &info->spec.calendar, &is_auto);
+		if (is_auto)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("forecaster \"%s\" has inconsistent metadata", entry->name),
+					 errdetail("hyperparams.calendar_inputs must name the inputs.")));
+		info->spec.calendar.zone = rnn_jsonb_text(hp, "calendar_time_zone");
+		fc_calendar_load_zone(&info->spec.calendar);
+		info->shape.n_known = nf;
+	}
 	{
 		char	   *missing = rnn_jsonb_text(hp, "missing");
 
@@ -111,7 +141,8 @@ fc_model_info(RnnCachedModel *entry)
 	info->relation = rnn_jsonb_text(hp, "relation");
 	info->spec.relid = InvalidOid;
 
-	C = 1 + info->spec.n_features;
+	C = 1 + info->spec.n_features + 2 * info->spec.calendar.n;
+	info->skip_lags = info->skip_size - info->shape.horizon * info->shape.n_known;
 	if (info->shape.window < 1 || info->spec.time_column == NULL || info->spec.value_column == NULL ||
 		info->shape.season < 1 ||
 		((info->shape.seasonal || info->shape.norm == FC_NORM_LEVEL) &&
@@ -119,7 +150,7 @@ fc_model_info(RnnCachedModel *entry)
 		  (info->shape.seasonal && info->shape.window % info->shape.season != 0))) ||
 		entry->model->cfg.input_size != fc_input_size(&info->shape, C) ||
 		entry->model->cfg.vocab_size != 0 ||
-		(info->skip_size != 0 && info->skip_size > info->shape.window))
+		info->skip_lags < 0 || info->skip_lags > info->shape.window)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("forecaster \"%s\" has inconsistent metadata", entry->name),
@@ -236,6 +267,7 @@ fc_read_for_model(FcModelInfo *info, Oid relid, int keep, FcData *data)
 		fc_read_tail(&spec, keep, true, data);
 	else
 		fc_read(&spec, data);
+	fc_add_known(data, &info->spec);
 }
 
 /* Run B windows of T steps (x packed time-major, skip per window) through
@@ -356,7 +388,7 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 }
 
 /* ---------------------------------------------------------------------------
- * rnn.forecast(model, horizon, level, relation)
+ * rnn.forecast(model, horizon, level, relation, future)
  *
  *   SELECT * FROM rnn.forecast('temp_lstm', horizon => 3);
  *    series | step |           ts           | value | lo   | hi
@@ -367,7 +399,10 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
  * 1. The last window_size rows of every series are read (in time order) and
  *    the next `horizon` values predicted at once; ts continues each series
  *    at its own step (NULL for integer time columns).
- * 2. lo/hi: split-conformal interval at `level` from the validation
+ * 2. A model with future_columns reads their values for its whole horizon
+ *    after each series' last row from `future` (fc_read_future); calendar
+ *    inputs of the window come from each step's time (forecast_known.c).
+ * 3. lo/hi: split-conformal interval at `level` from the validation
  *    residuals of each step (scaled by each series' standard deviation);
  *    NULL when the model was trained without validation data.
  */
@@ -401,7 +436,8 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	FcShape		sh;
 	int			horizon;
 	double		level;
-	Oid			relid;
+	Oid			relid,
+				future;
 	MemoryContext cxt,
 				old;
 	RnnInfer   *inf;
@@ -431,6 +467,21 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	horizon = PG_ARGISNULL(1) ? sh.horizon : PG_GETARG_INT32(1);
 	level = PG_ARGISNULL(2) ? 0.9 : PG_GETARG_FLOAT8(2);
 	relid = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
+	future = PG_NARGS() <= 4 || PG_ARGISNULL(4) ? InvalidOid : PG_GETARG_OID(4);
+	if (info->spec.n_future > 0 && !OidIsValid(future))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has future columns: pass future => 'relation'", name),
+				 errdetail("The model reads %s for each of its %d forecast steps.",
+						   info->spec.n_future == 1 ? "a known-future column" : "known-future columns",
+						   sh.horizon),
+				 errhint("Pass a table or view with the time and series columns and the future "
+						 "columns for the steps after each series' last row.")));
+	if (info->spec.n_future == 0 && OidIsValid(future))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has no future columns, but future => was given", name),
+				 errhint("Train with future_columns => '{...}' to use known-future values.")));
 	if (horizon < 1 || horizon > sh.horizon)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -454,6 +505,8 @@ rnn_forecast(PG_FUNCTION_ARGS)
 	 */
 	fc_read_for_model(info, relid, Max(sh.window, 2), &data);
 	fc_use_model_stats(&data, info);
+	if (OidIsValid(future))
+		fc_read_future(&info->spec, future, sh.horizon, &data);
 
 	W = sh.window;
 	Hz = sh.horizon;
@@ -615,6 +668,7 @@ typedef struct PredictState
 	int			n;
 	int			cap;
 	double	   *v;
+	int64	   *t;				/* (cap) the rows' times: the 4-argument form */
 } PredictState;
 
 PG_FUNCTION_INFO_V1(rnn_predict_next_sfunc);
@@ -652,11 +706,23 @@ rnn_predict_next_sfunc(PG_FUNCTION_ARGS)
 			st->series = text_to_cstring(PG_GETARG_TEXT_PP(3));
 		st->cap = 256;
 		st->v = palloc(sizeof(double) * st->cap);
+		if (PG_NARGS() > 4)
+			st->t = palloc(sizeof(int64) * st->cap);
 	}
 	if (st->n == st->cap)
 	{
 		st->cap *= 2;
 		st->v = repalloc_huge(st->v, sizeof(double) * st->cap);
+		if (st->t)
+			st->t = repalloc_huge(st->t, sizeof(int64) * st->cap);
+	}
+	if (st->t)
+	{
+		if (PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("rnn.predict_next got a NULL time after %d rows", st->n)));
+		st->t[st->n] = PG_GETARG_TIMESTAMPTZ(4);
 	}
 	st->v[st->n++] = v;
 	MemoryContextSwitchTo(old);
@@ -695,9 +761,16 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	if (info->spec.n_features > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" uses feature columns; rnn.predict_next takes only the value",
-						st->model),
+				 errmsg("model \"%s\" uses %s columns; rnn.predict_next takes only the value",
+						st->model, info->spec.n_future > 0 ? "future" : "feature"),
 				 errhint("Use rnn.forecast, which reads the covariates from the table.")));
+	if (info->spec.calendar.n > 0 && st->t == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" uses calendar inputs; rnn.predict_next needs each row's time",
+						st->model),
+				 errhint("Call rnn.predict_next(model, value, series, time), series NULL for a "
+						 "one-series model.")));
 	W = info->shape.window;
 	Hz = info->shape.horizon;
 	K = model->cfg.skip_size;
@@ -733,7 +806,7 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 
 		rnn_check_status(rnn_infer_create(&info->one, model, 1, fc_steps(&info->shape)),
 						 "could not prepare scoring");
-		info->one_x = palloc(sizeof(float) * W);
+		info->one_x = palloc(sizeof(float) * W * (1 + 2 * info->spec.calendar.n));
 		info->one_out = palloc(sizeof(float) * Hz);
 		info->one_skip = K ? palloc(sizeof(float) * K) : NULL;
 		MemoryContextSwitchTo(old);
@@ -762,6 +835,39 @@ rnn_predict_next_final(PG_FUNCTION_ARGS)
 	for (int t = 0; t < W; t++)
 		one.values[t] = (float) v[t];
 	ser.n_train = W;
+	if (info->spec.calendar.n > 0)
+	{
+		/*
+		 * Calendar inputs: of each row's time over the window (a timestamp
+		 * or date model reads it as the session's wall clock); the forecast
+		 * steps follow the last on the model's calendar.
+		 */
+		FcSpec		sp;
+		const int64 *tt = st->t + (st->n - W);
+		FcTimeKind	kind = info->spec.step_time_kind;
+		int			C;
+
+#define AS_KIND(x) (kind == FC_TIME_TIMESTAMPTZ ? (x) : \
+	DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(x))))
+		memset(&sp, 0, sizeof(sp));
+		sp.calendar = info->spec.calendar;
+		one.time_kind = kind;
+		one.step = info->spec.step;
+		ser.anchor = AS_KIND(tt[W - 1]);
+		ser.last_k = 0;
+		fc_add_known(&one, &sp);	/* one's values: 1 + 2n channels */
+		C = one.n_channels;
+		for (int t = 0; t < W; t++)
+			fc_calendar_encode(one.cal, kind, AS_KIND(tt[t]), one.values + (size_t) t * C + 1);
+#undef AS_KIND
+		ser.mean = palloc(sizeof(double) * C);
+		ser.std = palloc(sizeof(double) * C);
+		for (int c = 0; c < C; c++)
+		{
+			ser.mean[c] = c == 0 ? mean : 0.0;
+			ser.std[c] = c == 0 ? sd : 1.0;
+		}
+	}
 	if (info->shape.norm == FC_NORM_LEVEL)
 	{
 		/* a series the model has not seen: the scale of the window's logs */

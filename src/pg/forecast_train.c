@@ -32,6 +32,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "pgtime.h"
 
 #include "forecast.h"
 #include "jsonb_util.h"
@@ -452,6 +453,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				seasonal,
 				warm;
 	int32		warm_version;
+	bool		cal_auto = false;
+	int			n_regular;
 	FcWarmStart *ws = NULL;
 	FcNorm		norm;
 	float	   *resid = NULL;
@@ -519,6 +522,59 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		check_int_range("warm_start_version", warm_version, 1, PG_INT32_MAX);
 		warm = true;			/* a version to start from implies a warm start */
 	}
+	/* calendar inputs and known-future columns (forecast_known.c) */
+	n_regular = spec.n_features;
+	if (!ARG_ABSENT(27))
+	{
+		int			n;
+		char	  **names = text_array_to_cstrings(PG_GETARG_ARRAYTYPE_P(27), &n,
+												   "calendar_inputs");
+
+		fc_calendar_parse(names, n, &spec.calendar, &cal_auto);
+	}
+	if (!ARG_ABSENT(28))
+	{
+		int			n;
+		char	  **fut = text_array_to_cstrings(PG_GETARG_ARRAYTYPE_P(28), &n,
+												 "future_columns");
+
+		check_int_range("number of future_columns", n, 0, 1000);
+		for (int i = 0; i < n; i++)
+		{
+			const char *clash = NULL;
+
+			for (int j = 0; j < n_regular; j++)
+				if (strcmp(fut[i], spec.feature_columns[j]) == 0)
+					clash = "feature_columns";
+			for (int j = 0; j < i; j++)
+				if (strcmp(fut[i], fut[j]) == 0)
+					clash = "future_columns twice";
+			if (strcmp(fut[i], spec.value_column) == 0)
+				clash = "value_column";
+			if (strcmp(fut[i], spec.time_column) == 0)
+				clash = "time_column";
+			if (spec.series_column && strcmp(fut[i], spec.series_column) == 0)
+				clash = "series_column";
+			if (clash)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("future column \"%.64s\" is also given as %s", fut[i], clash),
+						 errdetail("A future column is a covariate whose values for the forecast "
+								   "steps are known; it is read once, as a future column.")));
+		}
+		if (n > 0)
+		{
+			char	  **all = palloc(sizeof(char *) * (n_regular + n));
+
+			for (int j = 0; j < n_regular; j++)
+				all[j] = spec.feature_columns[j];
+			for (int j = 0; j < n; j++)
+				all[n_regular + j] = fut[j];
+			spec.feature_columns = all;
+			spec.n_features = n_regular + n;
+			spec.n_future = n;
+		}
+	}
 
 	rnn_parse_cell(cell_name);
 	check_int_range("hidden_size", hidden, 1, RNN_MAX_HIDDEN);
@@ -540,7 +596,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	check_int_range("season_length", season, 0, 100000);
 	check_int_range("batches_per_epoch", bpe, 0, 100000000);
 	check_float_range("clip_norm", clip, 0.0, 1e6, true);
-	check_int_range("number of feature_columns", spec.n_features, 0, 1000);
+	check_int_range("number of feature_columns", n_regular, 0, 1000);
 	if (strcmp(missing, "error") == 0)
 		spec.missing = FC_MISSING_ERROR;
 	else if (strcmp(missing, "interpolate") == 0)
@@ -586,6 +642,9 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		given.norm = norm;
 		given.seasonal = seasonal;
 		given.season = season;
+		given.n_known = 0;
+		/* 'auto' calendar inputs as they were for the stored model's step */
+		fc_calendar_resolve(&spec.calendar, &cal_auto, ws->step_time_kind, &ws->step);
 		fc_warm_check(ws, rnn_parse_cell(cell_name), hidden, layers, linear_skip, &given,
 					  &spec, season);
 		spec.step = ws->step;
@@ -598,11 +657,23 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("relation %s has no rows to train on", get_rel_name(spec.relid))));
+	/* calendar inputs from each row's time, in the session's time zone */
+	fc_calendar_resolve(&spec.calendar, &cal_auto, data.time_kind, &data.step);
+	if (spec.calendar.n > 0 && data.time_kind == FC_TIME_TIMESTAMPTZ)
+	{
+		/* a warm start keeps the stored model's zone */
+		spec.calendar.zone = ws && ws->calendar.zone ? pstrdup(ws->calendar.zone) :
+			pstrdup(pg_get_timezone_name(session_timezone));
+		spec.calendar.tz = NULL;
+		fc_calendar_load_zone(&spec.calendar);
+	}
+	fc_add_known(&data, &spec);
 	shape.window = window;
 	shape.horizon = horizon;
 	shape.norm = norm;
 	shape.seasonal = seasonal;
 	shape.season = season > 0 ? season : fc_default_season(data.time_kind, &data.step, horizon);
+	shape.n_known = spec.n_future;
 	check_season(&shape);
 
 	/* 2. split each series in time; short series leave training */
@@ -636,7 +707,9 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	cfg.output_size = horizon;
 	cfg.head = RNN_HEAD_REGRESSION;
 	cfg.pooling = RNN_POOL_LAST;
-	cfg.skip_size = linear_skip ? window : 0;
+	/* the value's lags (the linear path), then the future columns of each
+	 * forecast step */
+	cfg.skip_size = (linear_skip ? window : 0) + horizon * spec.n_future;
 	cfg.dropout = (float) dropout;
 	if (ws != NULL)
 		fc_warm_check_model(ws, &shape, &cfg);
@@ -651,7 +724,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		sizeof(float) * rnn_param_count(&cfg);
 	/* the ridge start: two Gram matrices, a factor and a float product */
 	if (cfg.skip_size > 0)
-		need += (3 * sizeof(double) + sizeof(float)) * (Size) (window + 1) * (window + 1);
+		need += (3 * sizeof(double) + sizeof(float)) * (Size) (cfg.skip_size + 1) *
+			(cfg.skip_size + 1);
 	rnn_check_train_memory(need, "training this forecaster");
 
 	fc_windows_init(&fd.train, &data, &shape, FC_WINDOWS_TRAIN);
@@ -749,7 +823,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	else
 		appendStringInfoString(&hp, "null");
 	appendStringInfoString(&hp, ", \"feature_columns\": [");
-	for (int i = 0; i < spec.n_features; i++)
+	for (int i = 0; i < n_regular; i++)
 	{
 		if (i)
 			appendStringInfoChar(&hp, ',');
@@ -771,6 +845,30 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	escape_json(&hp, fc_step_text(data.time_kind, &data.step));
 	appendStringInfo(&hp, ", \"step_months\": %d, \"step_days\": %d, \"step_usecs\": " INT64_FORMAT,
 					 data.step.months, data.step.days, data.step.usecs);
+	/* only when used: other models' hyperparams are as before */
+	if (spec.n_future > 0)
+	{
+		appendStringInfoString(&hp, ", \"future_columns\": [");
+		for (int i = 0; i < spec.n_future; i++)
+		{
+			if (i)
+				appendStringInfoChar(&hp, ',');
+			escape_json(&hp, spec.feature_columns[n_regular + i]);
+		}
+		appendStringInfoChar(&hp, ']');
+	}
+	if (spec.calendar.n > 0)
+	{
+		appendStringInfoString(&hp, ", \"calendar_inputs\": [");
+		for (int i = 0; i < spec.calendar.n; i++)
+			appendStringInfo(&hp, "%s\"%s\"", i ? "," : "",
+							 fc_calendar_name(spec.calendar.kind[i]));
+		appendStringInfoString(&hp, "], \"calendar_time_zone\": ");
+		if (spec.calendar.zone)
+			escape_json(&hp, spec.calendar.zone);
+		else
+			appendStringInfoString(&hp, "null");
+	}
 	/* only when warm: a cold model's hyperparams are as before */
 	if (ws != NULL)
 		appendStringInfo(&hp, ", \"warm_start_version\": %d", ws->version);

@@ -12,7 +12,8 @@
  *    warm_start_version) must have the architecture the call asks for: the
  *    same cell, hidden_size, num_layers, window_size, horizon, linear_skip,
  *    normalization, seasonal, season_length, series_column (present or
- *    not), feature_columns (same names, same order) and time step.  Anything
+ *    not), feature_columns, future_columns and calendar_inputs (same names,
+ *    same order; a calendar's time zone is kept) and time step.  Anything
  *    else is an error naming the first argument that differs, before a row
  *    is read.  The optimiser's settings (epochs, learning_rate, batch_size,
  *    patience, dropout, batches_per_epoch, ...) are free.
@@ -61,7 +62,7 @@ mismatch(const FcWarmStart *ws, const char *arg, const char *given, const char *
 			 errdetail("A warm start continues from the stored weights, so the architecture must "
 					   "be the same: cell, hidden_size, num_layers, window_size, horizon, "
 					   "linear_skip, normalization, seasonal, season_length, series_column, "
-					   "feature_columns and the time step."),
+					   "feature_columns, future_columns, calendar_inputs and the time step."),
 			 errhint("Pass %s => %s, or train without warm_start.", arg, stored)));
 }
 
@@ -112,7 +113,7 @@ fc_warm_load(const char *name, int32 version)
 
 	entry = rnn_cache_get(NULL, name, row.version);
 	info = fc_model_info(entry);
-	C = 1 + info->spec.n_features;
+	C = 1 + info->spec.n_features + 2 * info->spec.calendar.n;
 
 	/* copies: the cache entry may go with the next lookup */
 	ws = palloc0(sizeof(FcWarmStart));
@@ -123,6 +124,7 @@ fc_warm_load(const char *name, int32 version)
 	ws->params = palloc_extended(sizeof(float) * Max(ws->n_params, 1), MCXT_ALLOC_HUGE);
 	memcpy(ws->params, entry->model->params, sizeof(float) * ws->n_params);
 	ws->shape = info->shape;
+	ws->skip_lags = info->skip_lags;
 	ws->step = info->spec.step;
 	ws->step_time_kind = info->spec.step_time_kind;
 	ws->series_column = info->spec.series_column ? pstrdup(info->spec.series_column) : NULL;
@@ -130,6 +132,10 @@ fc_warm_load(const char *name, int32 version)
 	ws->feature_columns = palloc(sizeof(char *) * Max(ws->n_features, 1));
 	for (int i = 0; i < ws->n_features; i++)
 		ws->feature_columns[i] = pstrdup(info->spec.feature_columns[i]);
+	ws->n_future = info->spec.n_future;
+	ws->calendar = info->spec.calendar;
+	ws->calendar.zone = info->spec.calendar.zone ? pstrdup(info->spec.calendar.zone) : NULL;
+	ws->calendar.tz = NULL;
 	ws->n_series = info->n_series;
 	ws->keys = palloc(sizeof(char *) * Max(ws->n_series, 1));
 	for (int i = 0; i < ws->n_series; i++)
@@ -152,8 +158,8 @@ fc_warm_check(const FcWarmStart *ws, RnnCellKind cell, int hidden, int layers, b
 	check_int(ws, "num_layers", layers, ws->cfg.num_layers);
 	check_int(ws, "window_size", shape->window, ws->shape.window);
 	check_int(ws, "horizon", shape->horizon, ws->shape.horizon);
-	if (linear_skip != (ws->cfg.skip_size > 0))
-		mismatch(ws, "linear_skip", bool_name(linear_skip), bool_name(ws->cfg.skip_size > 0));
+	if (linear_skip != (ws->skip_lags > 0))
+		mismatch(ws, "linear_skip", bool_name(linear_skip), bool_name(ws->skip_lags > 0));
 	if (shape->norm != ws->shape.norm)
 		mismatch(ws, "normalization", psprintf("'%s'", norm_name(shape->norm)),
 				 psprintf("'%s'", norm_name(ws->shape.norm)));
@@ -168,14 +174,39 @@ fc_warm_check(const FcWarmStart *ws, RnnCellKind cell, int hidden, int layers, b
 				 spec->series_column ? quote_literal_cstr(spec->series_column) : "NULL",
 				 ws->series_column ? quote_literal_cstr(ws->series_column) : "NULL");
 	{
-		bool		same = spec->n_features == ws->n_features;
+		int			nr = spec->n_features - spec->n_future,
+					ws_nr = ws->n_features - ws->n_future;
+		bool		same = nr == ws_nr;
 
-		for (int i = 0; same && i < ws->n_features; i++)
+		for (int i = 0; same && i < ws_nr; i++)
 			same = strcmp(spec->feature_columns[i], ws->feature_columns[i]) == 0;
 		if (!same)
 			mismatch(ws, "feature_columns",
-					 text_array_literal(spec->feature_columns, spec->n_features),
-					 text_array_literal(ws->feature_columns, ws->n_features));
+					 text_array_literal(spec->feature_columns, nr),
+					 text_array_literal(ws->feature_columns, ws_nr));
+		same = spec->n_future == ws->n_future;
+		for (int i = 0; same && i < ws->n_future; i++)
+			same = strcmp(spec->feature_columns[nr + i], ws->feature_columns[ws_nr + i]) == 0;
+		if (!same)
+			mismatch(ws, "future_columns",
+					 text_array_literal(spec->feature_columns + nr, spec->n_future),
+					 text_array_literal(ws->feature_columns + ws_nr, ws->n_future));
+	}
+	{
+		bool		same = spec->calendar.n == ws->calendar.n;
+		char	   *given[FC_CAL_N_KINDS],
+				   *stored[FC_CAL_N_KINDS];
+
+		for (int i = 0; i < spec->calendar.n; i++)
+			given[i] = (char *) fc_calendar_name(spec->calendar.kind[i]);
+		for (int i = 0; i < ws->calendar.n; i++)
+		{
+			stored[i] = (char *) fc_calendar_name(ws->calendar.kind[i]);
+			same = same && spec->calendar.kind[i] == ws->calendar.kind[i];
+		}
+		if (!same)
+			mismatch(ws, "calendar_inputs", text_array_literal(given, spec->calendar.n),
+					 text_array_literal(stored, ws->calendar.n));
 	}
 }
 

@@ -90,6 +90,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one configuration, few epochs")
     ap.add_argument("--configs", default=None,
                     help="semicolon-separated SQL argument lists to try, chosen on validation")
+    ap.add_argument("--calendar-inputs", default=None,
+                    help="calendar_inputs for every configuration, e.g. '{hour_of_day,day_of_week}'")
     args = ap.parse_args()
 
     path = os.path.join(args.data, "ett", "ETTh1.csv")
@@ -119,6 +121,9 @@ def main():
             "learning_rate => 0.0003",
         ]
 
+    if args.calendar_inputs:
+        configs = [f"{c}, calendar_inputs => '{args.calendar_inputs}'" for c in configs]
+
     rows = []
     for h in [int(x) for x in args.horizons.split(",")]:
         best = None
@@ -131,7 +136,7 @@ def main():
             vmse, ep, bep = cur.fetchone()
             secs = time.time() - t0
             vz = vmse / ot[:TRAIN].var()
-            print(f"  h{h} [{cfg}]: validation MSE {vz:.4f} (normalized), "
+            print(f"  h{h} [{cfg}]: validation MSE {vz:.5f} (normalized), "
                   f"{ep} epochs (best {bep}; 0 = the ridge start), {secs:.0f} s", flush=True)
             if best is None or vz < best[0]:
                 best = (vz, cfg, name, secs, bep)
@@ -142,10 +147,12 @@ def main():
                     "FROM rnn.evaluate(%s, 'etth1_test')", (best[2],))
         mse, mae, nmse, nmae, smse, smae, nwin = cur.fetchone()
         # the same model's linear path alone (epochs => 0): what the recurrent part adds
-        cur.execute(f"SELECT 1 FROM rnn.train_forecaster(%s, 'etth1_trainval', time_column => 'date', "
+        cur.execute(f"SELECT valid_mse FROM rnn.train_forecaster(%s, 'etth1_trainval', time_column => 'date', "
                     f"value_column => 'ot', horizon => %s, validation_fraction => 0.25, "
                     f"{re.sub(r',? *epochs => [0-9]+', '', best[1])}, epochs => 0)",
                     (best[2] + "_linear", h))
+        print(f"  h{h} its linear path alone (epochs => 0): validation MSE "
+              f"{cur.fetchone()[0] / ot[:TRAIN].var():.5f} (normalized)", flush=True)
         cur.execute("SELECT mse_normalized, mae_normalized FROM rnn.evaluate(%s, 'etth1_test')",
                     (best[2] + "_linear",))
         omse, omae = cur.fetchone()

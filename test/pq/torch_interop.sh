@@ -54,9 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..14"
+echo "1..15"
 if ! "$PY" -c "import torch" 2>/dev/null; then
-    for i in $(seq 1 14); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
+    for i in $(seq 1 15); do echo "ok $i # SKIP $PY has no torch (apt-get install python3-torch)"; done
     exit 0
 fi
 OUT=$(mktemp -d /tmp/rnn_torch.XXXXXX)
@@ -514,5 +514,23 @@ else
     tap FAIL "seasonal => true, normalization 'level', unseen series: PyTorch = rnn.forecast; examples = rnn.evaluate"
     [ -s "$OUT/fc.err" ] && sed 's/^/#   /' "$OUT/fc.err"
 fi
+
+# 15. calendar_inputs and future_columns are not in the PyTorch module: the
+# export refuses such a forecaster, naming what it lacks, and writes no file.
+q "SET client_min_messages = warning;
+   CREATE TABLE cal_h AS SELECT timestamp '2024-01-01' + make_interval(hours => i) AS ts,
+          sin(i / 3.0) AS v, (i % 5)::float8 AS price FROM generate_series(0, 199) i;
+   SELECT version FROM rnn.train_forecaster('fc_cal', 'cal_h', 'ts', 'v', window_size => 12,
+          horizon => 3, epochs => 0, calendar_inputs => '{auto}', future_columns => '{price}');" >/dev/null
+q "COPY (SELECT encode(rnn.export_model('fc_cal'), 'hex')) TO STDOUT" >"$OUT/fc_cal.hex"
+q "SELECT rnn.model_info('fc_cal')" >"$OUT/fc_cal.json"
+msg=$("$PY" "$SCRIPT" export "$OUT/fc_cal.hex" "$OUT/fc_cal.pt" --meta "$OUT/fc_cal.json" 2>&1 >/dev/null)
+echo "# $msg"
+case "$msg" in
+    *"calendar_inputs and future_columns"*"rnn.forecast"*)
+        [ ! -e "$OUT/fc_cal.pt" ] && tap OK "calendar_inputs / future_columns: export refused clearly" \
+            || tap FAIL "calendar_inputs / future_columns: export refused clearly (a file was written)" ;;
+    *) tap FAIL "calendar_inputs / future_columns: export refused clearly" ;;
+esac
 
 [ "$fails" -eq 0 ]
