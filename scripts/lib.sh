@@ -6,6 +6,10 @@
 PG_MAJOR=15
 # Debian packages the build, the tests and the demo need.
 RNN_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libopenblas-dev build-essential libpq-dev"
+# What the test suite needs besides those: PyTorch for /usr/bin/python3, so
+# test/pq/torch_interop.sh compares rnn.forecast, rnn.sentiment, ... with
+# PyTorch instead of skipping (an installed machine skipped it unseen).
+RNN_TEST_PACKAGES="python3-torch python3-numpy"
 # What building Citus from source needs besides those (test/citus; see
 # ../shared/vendor/README.md).
 CITUS_BUILD_PACKAGES="autoconf flex libcurl4-gnutls-dev libicu-dev libkrb5-dev liblz4-dev libpam0g-dev
