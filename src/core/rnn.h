@@ -436,6 +436,14 @@ typedef struct RnnFitOptions
 	int			length_buckets;	/* 1: group similar lengths into batches */
 	uint64_t	seed;
 	RnnOptimConfig optim;
+	/*
+	 * > 0: validate, keep and return an exponential moving average of the
+	 * weights (Polyak averaging), updated after every optimizer step with
+	 * decay min(average_decay, (1 + t) / (10 + t)) at step t; training itself
+	 * goes on from the raw weights.  One network, an ensemble of the last
+	 * ~1 / (1 - average_decay) steps' weights.  0: the raw weights.
+	 */
+	float		average_decay;
 	void	   *cb_ctx;
 	/* called between batches (the server checks for interrupts here) */
 	void		(*on_batch) (void *cb_ctx);

@@ -106,6 +106,16 @@ rnn_parse_cell(const char *cell)
 	return RNN_CELL_LSTM;
 }
 
+/* EXPERIMENT ONLY (removed before merge): SET m4exp.NAME = 'value' */
+#include "utils/guc.h"
+static double
+exp_param(const char *name, double dflt)
+{
+	const char *v = GetConfigOption(psprintf("m4exp.%s", name), true, false);
+
+	return v && v[0] ? atof(v) : dflt;
+}
+
 #define ARG_TEXT(i) (PG_ARGISNULL(i) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(i)))
 
 static void
@@ -358,43 +368,84 @@ build_normalization(const FcData *data, const double *q, int horizon)
 	return rnn_jsonb_from_text(b.data);
 }
 
-static int
-cmp_float(const void *a, const void *b)
-{
-	float		x = *(const float *) a,
-				y = *(const float *) b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Split-conformal widths: for each step h and level l, the
  * ceil((n + 1) l)-th smallest absolute validation residual (z-units); with
  * too few residuals for a level, the largest one.
  */
+typedef struct FcResid
+{
+	float		r;
+	float		w;
+} FcResid;
+
+static int
+cmp_resid(const void *a, const void *b)
+{
+	float		x = ((const FcResid *) a)->r,
+				y = ((const FcResid *) b)->r;
+
+	return x < y ? -1 : x > y;
+}
+
 static double *
-conformal_quantiles(float *resid, int64 n, int horizon)
+conformal_quantiles(float *resid, int64 n, int horizon, const FcWindows *w)
 {
 	int			nl = FC_N_LEVELS;
 	double	   *q = palloc(sizeof(double) * horizon * nl);
-	float	   *col = palloc(sizeof(float) * n);
+	FcResid    *col = palloc(sizeof(FcResid) * n);
+	float	   *wt = palloc(sizeof(float) * n);
 	double		levels[FC_N_LEVELS];
+	int			mode = (int) exp_param("conf", 0);
+	double		inflate = exp_param("inflate", 1.0);
+	int		   *per = palloc0(sizeof(int) * Max(w->data->n_series, 1));
+	int			n_ser = 0;
 
 	fc_levels(levels);
+	/* mode 1: every series weighs alike, whatever its number of windows */
+	for (int64 i = 0; i < n; i++)
+	{
+		int			s, st;
+
+		fc_windows_locate(w, fc_windows_sample(w, n, i), &s, &st);
+		if (per[s]++ == 0)
+			n_ser++;
+		wt[i] = s;
+	}
+	for (int64 i = 0; i < n; i++)
+		wt[i] = mode == 1 ? 1.0f / per[(int) wt[i]] : 1.0f;
 
 	for (int h = 0; h < horizon; h++)
 	{
+		double		total = 0.0;
+
 		for (int64 i = 0; i < n; i++)
-			col[i] = resid[i * horizon + h];
-		qsort(col, n, sizeof(float), cmp_float);
+		{
+			col[i].r = resid[i * horizon + h];
+			col[i].w = wt[i];
+			total += wt[i];
+		}
+		qsort(col, n, sizeof(FcResid), cmp_resid);
 		for (int l = 0; l < nl; l++)
 		{
-			int64		k = (int64) ceil((n + 1) * levels[l]);
+			double		ne = mode == 1 ? n_ser : n;
+			double		need = Min(1.0, levels[l] * (ne + 1) / ne) * total;
+			double		cum = 0.0;
+			int64		k = 0;
 
-			q[h * nl + l] = col[Min(Max(k, 1), n) - 1];
+			/* the smallest residual with at least `need` weight up to it */
+			for (k = 0; k < n - 1; k++)
+			{
+				cum += col[k].w;
+				if (cum >= need * (1 - 1e-9))
+					break;
+			}
+			q[h * nl + l] = col[k].r * inflate;
 		}
 	}
 	pfree(col);
+	pfree(wt);
+	pfree(per);
 	return q;
 }
 
@@ -704,6 +755,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		fo.seed = (uint64_t) seed;
 		fo.optim.learning_rate = (float) lr;
 		fo.optim.clip_norm = (float) clip;
+		fo.average_decay = (float) exp_param("ema", 0.0);
 		prog.name = name;
 		prog.epochs = epochs;
 		fo.cb_ctx = &prog;
@@ -726,7 +778,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	if (fd.valid.count > 0)
 	{
 		fc_score_windows(model, &fd.valid, FC_VALID_METRIC_WINDOWS, &mv, &resid, &n_resid);
-		q = conformal_quantiles(resid, n_resid, horizon);
+		q = conformal_quantiles(resid, n_resid, horizon, &fd.valid);
 	}
 
 	/* 6. store */
