@@ -756,6 +756,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		fo.optim.learning_rate = (float) lr;
 		fo.optim.clip_norm = (float) clip;
 		fo.average_decay = (float) exp_param("ema", 0.0);
+		fo.lr_final_fraction = (float) exp_param("cos", 0.0);
+		fo.l1_loss = (int) exp_param("l1", 0);
 		prog.name = name;
 		prog.epochs = epochs;
 		fo.cb_ctx = &prog;
