@@ -369,9 +369,16 @@ build_normalization(const FcData *data, const double *q, int horizon)
 }
 
 /*
- * Split-conformal widths: for each step h and level l, the
- * ceil((n + 1) l)-th smallest absolute validation residual (z-units); with
- * too few residuals for a level, the largest one.
+ * Split-conformal widths: for each step h and level l, a quantile of the
+ * absolute validation residuals (z-units) in which every series weighs
+ * alike, whatever its number of validation windows: the smallest residual
+ * r with weight(residuals <= r) >= min(1, l (m + 1) / m) of the total,
+ * m the number of series (with one window a series, the
+ * ceil((m + 1) l)-th smallest; with too few for a level, the largest).
+ * Pooled by window instead, a table of long and short series gets the
+ * widths of its long ones, which hold more validation windows: on M4
+ * Hourly (20 windows a 960-hour series, 2 a 700-hour one) the 80%
+ * interval then held 59% of the short series' validation hours.
  */
 typedef struct FcResid
 {
@@ -389,35 +396,35 @@ cmp_resid(const void *a, const void *b)
 }
 
 static double *
-conformal_quantiles(float *resid, int64 n, int horizon, const FcWindows *w)
+conformal_quantiles(const float *resid, int64 n, int horizon, const FcWindows *w)
 {
 	int			nl = FC_N_LEVELS;
 	double	   *q = palloc(sizeof(double) * horizon * nl);
 	FcResid    *col = palloc(sizeof(FcResid) * n);
 	float	   *wt = palloc(sizeof(float) * n);
-	double		levels[FC_N_LEVELS];
-	int			mode = (int) exp_param("conf", 0);
-	double		inflate = exp_param("inflate", 1.0);
+	int		   *ser = palloc(sizeof(int) * n);
 	int		   *per = palloc0(sizeof(int) * Max(w->data->n_series, 1));
-	int			n_ser = 0;
+	double		levels[FC_N_LEVELS];
+	int			m = 0;
 
 	fc_levels(levels);
-	/* mode 1: every series weighs alike, whatever its number of windows */
+	/* residual i is of window fc_windows_sample(w, n, i) (fc_score_windows) */
 	for (int64 i = 0; i < n; i++)
 	{
-		int			s, st;
+		int			start;
 
-		fc_windows_locate(w, fc_windows_sample(w, n, i), &s, &st);
-		if (per[s]++ == 0)
-			n_ser++;
-		wt[i] = s;
+		fc_windows_locate(w, fc_windows_sample(w, n, i), &ser[i], &start);
+		if (per[ser[i]]++ == 0)
+			m++;
 	}
 	for (int64 i = 0; i < n; i++)
-		wt[i] = mode == 1 ? 1.0f / per[(int) wt[i]] : 1.0f;
+		wt[i] = 1.0f / per[ser[i]];
 
 	for (int h = 0; h < horizon; h++)
 	{
-		double		total = 0.0;
+		double		total = 0.0,
+					cum = 0.0;
+		int64		k = 0;
 
 		for (int64 i = 0; i < n; i++)
 		{
@@ -426,25 +433,19 @@ conformal_quantiles(float *resid, int64 n, int horizon, const FcWindows *w)
 			total += wt[i];
 		}
 		qsort(col, n, sizeof(FcResid), cmp_resid);
+		/* levels ascend: one walk up the sorted residuals serves them all */
 		for (int l = 0; l < nl; l++)
 		{
-			double		ne = mode == 1 ? n_ser : n;
-			double		need = Min(1.0, levels[l] * (ne + 1) / ne) * total;
-			double		cum = 0.0;
-			int64		k = 0;
+			double		need = Min(1.0, levels[l] * (m + 1) / m) * total * (1 - 1e-9);
 
-			/* the smallest residual with at least `need` weight up to it */
-			for (k = 0; k < n - 1; k++)
-			{
-				cum += col[k].w;
-				if (cum >= need * (1 - 1e-9))
-					break;
-			}
-			q[h * nl + l] = col[k].r * inflate;
+			while (k < n - 1 && cum + col[k].w < need)
+				cum += col[k++].w;
+			q[h * nl + l] = col[k].r;
 		}
 	}
 	pfree(col);
 	pfree(wt);
+	pfree(ser);
 	pfree(per);
 	return q;
 }
@@ -755,7 +756,21 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		fo.seed = (uint64_t) seed;
 		fo.optim.learning_rate = (float) lr;
 		fo.optim.clip_norm = (float) clip;
-		fo.average_decay = (float) exp_param("ema", 0.0);
+		/*
+		 * A seasonal model keeps the moving average of its weights over about
+		 * the last epoch (decay 1 - 1 / batches an epoch), validated and stored
+		 * in their place: one network, an ensemble of the last ~1,000
+		 * steps' weights on M4 Hourly.  There it gave validation OWA ___
+		 * against ___ for the raw weights (test/bench/run m4 --validate).
+		 */
+		if (seasonal)
+		{
+			double		nb = bpe > 0 ? bpe : ceil((double) fd.train.count / batch);
+
+			fo.average_decay = (float) (1.0 - 1.0 / Max(nb, 1.0));
+		}
+		if (exp_param("ema", -1) >= 0)
+			fo.average_decay = (float) exp_param("ema", 0.0);
 		fo.lr_final_fraction = (float) exp_param("cos", 0.0);
 		fo.l1_loss = (int) exp_param("l1", 0);
 		prog.name = name;
