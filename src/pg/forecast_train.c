@@ -106,16 +106,6 @@ rnn_parse_cell(const char *cell)
 	return RNN_CELL_LSTM;
 }
 
-/* EXPERIMENT ONLY (removed before merge): SET m4exp.NAME = 'value' */
-#include "utils/guc.h"
-static double
-exp_param(const char *name, double dflt)
-{
-	const char *v = GetConfigOption(psprintf("m4exp.%s", name), true, false);
-
-	return v && v[0] ? atof(v) : dflt;
-}
-
 #define ARG_TEXT(i) (PG_ARGISNULL(i) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(i)))
 
 static void
@@ -769,10 +759,6 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 
 			fo.average_decay = (float) (1.0 - 1.0 / Max(nb, 1.0));
 		}
-		if (exp_param("ema", -1) >= 0)
-			fo.average_decay = (float) exp_param("ema", 0.0);
-		fo.lr_final_fraction = (float) exp_param("cos", 0.0);
-		fo.l1_loss = (int) exp_param("l1", 0);
 		prog.name = name;
 		prog.epochs = epochs;
 		fo.cb_ctx = &prog;
