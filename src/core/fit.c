@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "network.h"
+#include "rnn.h"
 
 static double
 now_seconds(void)
@@ -136,7 +136,7 @@ sort_by_length(const RnnDataset *ds, int *idx, int n, RnnLenIdx *tmp)
  */
 static RnnStatus
 run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int count,
-		  RnnLenIdx *tmp, int train, int l1, double *loss, double *grad_norm)
+		  RnnLenIdx *tmp, int train, double *loss, double *grad_norm)
 {
 	const RnnConfig *cfg = &rnn_trainer_model(tr)->cfg;
 	RnnBatch	batch;
@@ -161,7 +161,7 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 		if (cfg->head == RNN_HEAD_STEPS)
 			st = rnn_loss_xent_steps(tr, (const int32_t *) buf->labels, loss, NULL);
 		else if (cfg->head == RNN_HEAD_REGRESSION)
-			st = l1 ? rnn_loss_mae(tr, buf->targets, loss) : rnn_loss_mse(tr, buf->targets, loss);
+			st = rnn_loss_mse(tr, buf->targets, loss);
 		else
 			st = rnn_loss_xent(tr, buf->labels, ds->use_weights ? buf->weights : NULL, loss);
 	}
@@ -192,7 +192,7 @@ evaluate(RnnTrainer *tr, const RnnDataset *ds, const RnnFitOptions *opt, RnnBatc
 			opt->on_batch(opt->cb_ctx);
 		for (int i = 0; i < n; i++)
 			idx[i] = first + start + i;
-		st = run_batch(tr, ds, buf, idx, n, tmp, 0, opt && opt->l1_loss, &loss, NULL);
+		st = run_batch(tr, ds, buf, idx, n, tmp, 0, &loss, NULL);
 		if (st != RNN_OK)
 			return st;
 		total += loss * n;
@@ -345,14 +345,6 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 
 			if (opt->on_batch)
 				opt->on_batch(opt->cb_ctx);
-			if (opt->lr_final_fraction > 0.0f)
-			{
-				double		p = ((epoch - 1) + (double) k / nb) / opt->epochs;
-				double		f = opt->lr_final_fraction;
-
-				tr->opt.learning_rate = (float) (opt->optim.learning_rate *
-												 (f + (1 - f) * 0.5 * (1 + cos(3.14159265358979323846 * p))));
-			}
 			if (opt->batches_per_epoch > 0)
 			{
 				/* sampled: B examples drawn uniformly (huge data sets) */
@@ -365,7 +357,7 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 				n = ds->n_train - starts[k] < B ? ds->n_train - starts[k] : B;
 				memcpy(idx, order + starts[k], sizeof(int) * n);
 			}
-			st = run_batch(tr, ds, &buf, idx, n, tmp, 1, opt->l1_loss, &loss, &norm);
+			st = run_batch(tr, ds, &buf, idx, n, tmp, 1, &loss, &norm);
 			if (st != RNN_OK)
 				goto done;
 			if (averaging)

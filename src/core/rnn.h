@@ -325,7 +325,6 @@ RnnStatus	rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training,
  * MSE averages over B*O values; cross-entropy over B sequences.  weights
  * (B) may be NULL (all 1); the mean is then sum(w*loss)/sum(w). */
 RnnStatus	rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss);
-RnnStatus	rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss);
 RnnStatus	rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights,
 						  double *loss);
 
@@ -445,10 +444,6 @@ typedef struct RnnFitOptions
 	 * ~1 / (1 - average_decay) steps' weights.  0: the raw weights.
 	 */
 	float		average_decay;
-	/* > 0: the learning rate falls along a half cosine from optim's rate to
-	 * this fraction of it over `epochs` epochs (per batch); 0: constant */
-	float		lr_final_fraction;
-	int			l1_loss;		/* regression: mean absolute error, not MSE */
 	void	   *cb_ctx;
 	/* called between batches (the server checks for interrupts here) */
 	void		(*on_batch) (void *cb_ctx);
