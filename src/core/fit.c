@@ -136,7 +136,7 @@ sort_by_length(const RnnDataset *ds, int *idx, int n, RnnLenIdx *tmp)
  */
 static RnnStatus
 run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int count,
-		  RnnLenIdx *tmp, int train, double *loss, double *grad_norm)
+		  RnnLenIdx *tmp, int train, int l1, double *loss, double *grad_norm)
 {
 	const RnnConfig *cfg = &rnn_trainer_model(tr)->cfg;
 	RnnBatch	batch;
@@ -161,7 +161,7 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 		if (cfg->head == RNN_HEAD_STEPS)
 			st = rnn_loss_xent_steps(tr, (const int32_t *) buf->labels, loss, NULL);
 		else if (cfg->head == RNN_HEAD_REGRESSION)
-			st = rnn_loss_mse(tr, buf->targets, loss);
+			st = l1 ? rnn_loss_mae(tr, buf->targets, loss) : rnn_loss_mse(tr, buf->targets, loss);
 		else
 			st = rnn_loss_xent(tr, buf->labels, ds->use_weights ? buf->weights : NULL, loss);
 	}
@@ -192,7 +192,7 @@ evaluate(RnnTrainer *tr, const RnnDataset *ds, const RnnFitOptions *opt, RnnBatc
 			opt->on_batch(opt->cb_ctx);
 		for (int i = 0; i < n; i++)
 			idx[i] = first + start + i;
-		st = run_batch(tr, ds, buf, idx, n, tmp, 0, &loss, NULL);
+		st = run_batch(tr, ds, buf, idx, n, tmp, 0, opt && opt->l1_loss, &loss, NULL);
 		if (st != RNN_OK)
 			return st;
 		total += loss * n;
@@ -357,7 +357,7 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 				n = ds->n_train - starts[k] < B ? ds->n_train - starts[k] : B;
 				memcpy(idx, order + starts[k], sizeof(int) * n);
 			}
-			st = run_batch(tr, ds, &buf, idx, n, tmp, 1, &loss, &norm);
+			st = run_batch(tr, ds, &buf, idx, n, tmp, 1, opt->l1_loss, &loss, &norm);
 			if (st != RNN_OK)
 				goto done;
 			if (averaging)

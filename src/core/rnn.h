@@ -325,6 +325,7 @@ RnnStatus	rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training,
  * MSE averages over B*O values; cross-entropy over B sequences.  weights
  * (B) may be NULL (all 1); the mean is then sum(w*loss)/sum(w). */
 RnnStatus	rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss);
+RnnStatus	rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss);
 RnnStatus	rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights,
 						  double *loss);
 
@@ -444,6 +445,9 @@ typedef struct RnnFitOptions
 	 * ~1 / (1 - average_decay) steps' weights.  0: the raw weights.
 	 */
 	float		average_decay;
+	/* regression: train and validate on the mean absolute error (the
+	 * forecast of a median) instead of the mean squared error */
+	int			l1_loss;
 	void	   *cb_ctx;
 	/* called between batches (the server checks for interrupts here) */
 	void		(*on_batch) (void *cb_ctx);
