@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # test/pq/cancel.sh -- a cancelled, timed-out or failed training stores
-# nothing, and a cancel takes effect within a second.
+# nothing, and a cancel takes effect within 3 s (usually 70-200 ms).
 #
 #   1. pg_cancel_backend on a long rnn.train_forecaster (20 series x 2000
 #      rows, hidden 128, 1000 epochs), 1 s and 3 s after it started: the
-#      error arrives in < 1 s (the latency is printed as a TAP diagnostic
+#      error arrives within 3 s (the latency is printed as a TAP diagnostic
 #      "# cancel latency N ms"), no model row is stored, the server is up;
 #      the same in the closed-form ridge start of a 3000-wide window, and
 #      for rnn.train_classifier (after 1.5 s and 4 s) when it exists, and
@@ -22,7 +22,11 @@ set -uo pipefail
 
 DB=rnn_cancel_$$
 OUT=
-MAX_LATENCY_MS=${RNN_CANCEL_MAX_MS:-1000}
+# The bound is there to catch a loop without CHECK_FOR_INTERRUPTS (an epoch
+# or a generation here runs for many seconds), not to time the machine: on a
+# quiet machine cancels take 70-200 ms, but a test run beside other heavy
+# work measured 1832 ms, so 1 s made the suite fail for the machine's load.
+MAX_LATENCY_MS=${RNN_CANCEL_MAX_MS:-3000}
 . "$(dirname "$0")/tap.bash"
 
 cleanup() {
