@@ -15,7 +15,8 @@
  *      rnn_fit's dataset callbacks; the averaged run learns (validation MSE
  *      below naive), returns weights other than the raw run's, and they are
  *      the weights early stopping validated (rnn_evaluate_loss of them is
- *      its best validation loss).
+ *      its best validation loss).  The same with l1_loss (absolute errors,
+ *      rnn_loss_mae): its validation MAE is below the naive forecast's.
  *
  * RNN_TEST_QUICK=1 (used under valgrind) runs a few steps only and skips the
  * accuracy thresholds.  Output: TAP.
@@ -440,7 +441,7 @@ avg_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
 }
 
 static RnnModel *
-avg_fit(const AvgData *d, int n_valid, float decay, RnnFitResult *res)
+avg_fit(const AvgData *d, int n_valid, float decay, int l1, RnnFitResult *res)
 {
 	RnnConfig	cfg = {
 		.cell = RNN_CELL_GRU,.num_layers = 1,.input_size = 1,.hidden_size = 16,
@@ -467,6 +468,7 @@ avg_fit(const AvgData *d, int n_valid, float decay, RnnFitResult *res)
 	fo.length_buckets = 0;
 	fo.optim.learning_rate = 1e-2f;
 	fo.average_decay = decay;
+	fo.l1_loss = l1;
 	memset(res, 0, sizeof(*res));
 	if (rnn_fit(model, &ds, &fo, res) != RNN_OK)
 	{
@@ -483,9 +485,12 @@ test_averaging(void)
 	int			split = SERIES_LEN * 3 / 4;
 	AvgData		d;
 	RnnFitResult r_raw,
-				r_avg;
+				r_avg,
+				r_l1;
 	RnnModel   *raw,
-			   *avg;
+			   *avg,
+			   *l1;
+	double		naive_mae = 0.0;
 	RnnDataset	ds = {0};
 	double		again = NAN;
 	double		naive = 0.0;
@@ -500,12 +505,17 @@ test_averaging(void)
 		const float *w = v + d.val_first + i;
 
 		for (int h = 0; h < HOR; h++)
+		{
 			naive += (double) (w[WIN + h] - w[WIN - 1]) * (w[WIN + h] - w[WIN - 1]);
+			naive_mae += fabs((double) w[WIN + h] - w[WIN - 1]);
+		}
 	}
 	naive /= (double) n_valid * HOR;
+	naive_mae /= (double) n_valid * HOR;
 
-	raw = avg_fit(&d, n_valid, 0.0f, &r_raw);
-	avg = avg_fit(&d, n_valid, 0.99f, &r_avg);
+	raw = avg_fit(&d, n_valid, 0.0f, 0, &r_raw);
+	avg = avg_fit(&d, n_valid, 0.99f, 0, &r_avg);
+	l1 = avg_fit(&d, n_valid, 0.99f, 1, &r_l1);
 	tap_ok(raw && avg, "averaging: rnn_fit runs with and without average_decay");
 	if (raw && avg)
 	{
@@ -532,6 +542,14 @@ test_averaging(void)
 			   "averaging: the returned weights are the validated average (loss %.8f = %.8f)",
 			   again, r_avg.best_valid_loss);
 	}
+	if (quick)
+		tap_ok(l1 != NULL, "l1_loss: averaged MAE training learns # SKIP quick mode");
+	else
+		tap_ok(l1 && r_l1.best_epoch > 0 && r_l1.best_valid_loss < 0.5 * naive_mae,
+			   "l1_loss: averaged MAE training learns (validation MAE %.5f < half of naive %.5f)",
+			   r_l1.best_valid_loss, naive_mae);
+	if (l1)
+		rnn_model_free(l1);
 	if (raw)
 		rnn_model_free(raw);
 	if (avg)
