@@ -94,7 +94,7 @@ rnn_fit_memory(const RnnConfig *cfg, int batch_size, int max_steps)
 	if (tr == SIZE_MAX)
 		return SIZE_MAX;
 	return tr + batchbuf_bytes(cfg, batch_size, max_steps) +
-		3 * sizeof(float) * rnn_param_count(cfg);	/* best-epoch copy, average, scratch */
+		sizeof(float) * rnn_param_count(cfg);	/* best-epoch copy */
 }
 
 /* ---------------------------------------------------------------------------

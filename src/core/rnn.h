@@ -468,7 +468,8 @@ typedef struct RnnFitResult
 
 void		rnn_fit_defaults(RnnFitOptions *opt);
 
-/* Bytes rnn_fit allocates besides the model, for memory limits. */
+/* Bytes rnn_fit allocates besides the model, for memory limits (with
+ * average_decay, two more copies of the parameters). */
 size_t		rnn_fit_memory(const RnnConfig *cfg, int batch_size, int max_steps);
 
 RnnStatus	rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt,

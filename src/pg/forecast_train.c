@@ -363,8 +363,9 @@ build_normalization(const FcData *data, const double *q, int horizon)
  * absolute validation residuals (z-units) in which every series weighs
  * alike, whatever its number of validation windows: the smallest residual
  * r with weight(residuals <= r) >= min(1, l (m + 1) / m) of the total,
- * m the number of series (with one window a series, the
- * ceil((m + 1) l)-th smallest; with too few for a level, the largest).
+ * m = (sum w)^2 / sum w^2 the effective number of residuals (Kish); with
+ * as many windows in every series, the ceil((n + 1) l)-th smallest of the
+ * n residuals, as unweighted; with too few for a level, the largest.
  * Pooled by window instead, a table of long and short series gets the
  * widths of its long ones, which hold more validation windows: on M4
  * Hourly (20 windows a 960-hour series, 2 a 700-hour one) the 80%
@@ -395,7 +396,9 @@ conformal_quantiles(const float *resid, int64 n, int horizon, const FcWindows *w
 	int		   *ser = palloc(sizeof(int) * n);
 	int		   *per = palloc0(sizeof(int) * Max(w->data->n_series, 1));
 	double		levels[FC_N_LEVELS];
-	int			m = 0;
+	double		sw = 0.0,
+				sw2 = 0.0,
+				m;
 
 	fc_levels(levels);
 	/* residual i is of window fc_windows_sample(w, n, i) (fc_score_windows) */
@@ -404,11 +407,15 @@ conformal_quantiles(const float *resid, int64 n, int horizon, const FcWindows *w
 		int			start;
 
 		fc_windows_locate(w, fc_windows_sample(w, n, i), &ser[i], &start);
-		if (per[ser[i]]++ == 0)
-			m++;
+		per[ser[i]]++;
 	}
 	for (int64 i = 0; i < n; i++)
+	{
 		wt[i] = 1.0f / per[ser[i]];
+		sw += wt[i];
+		sw2 += (double) wt[i] * wt[i];
+	}
+	m = sw * sw / sw2;
 
 	for (int h = 0; h < horizon; h++)
 	{
@@ -690,7 +697,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				 errmsg("model is too large: hidden_size %d, window_size %d, batch_size %d",
 						hidden, window, batch)));
 	need += sizeof(float) * data.n_points * data.n_channels +
-		sizeof(float) * rnn_param_count(&cfg);
+		sizeof(float) * rnn_param_count(&cfg) * (seasonal ? 3 : 1);	/* + averaging */
 	/* the ridge start: two Gram matrices, a factor and a float product */
 	if (cfg.skip_size > 0)
 		need += (3 * sizeof(double) + sizeof(float)) * (Size) (window + 1) * (window + 1);
