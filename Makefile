@@ -35,7 +35,7 @@ KERNEL_SRCS = src/core/recur_product.c src/core/cell_tanh.c src/core/cell_gru.c 
 PG_OBJS = src/pg/forecast_data.o src/pg/forecast_calendar.o src/pg/forecast_train.o src/pg/forecast_score.o src/pg/forecast_linear.o src/pg/forecast_warm.o src/pg/forecast_anomaly.o src/pg/jsonb_util.o \
 	src/pg/rnn_ext.o src/pg/errors.o src/pg/model_store.o src/pg/model_placement.o \
 	src/pg/model_cache.o src/pg/model_sql.o \
-	src/pg/text_data.o src/pg/classify.o src/pg/classify_train.o src/pg/classify_ngram.o src/pg/classify_embeddings.o src/pg/stream.o \
+	src/pg/text_data.o src/pg/classify.o src/pg/classify_train.o src/pg/classify_ngram.o src/pg/classify_embeddings.o src/pg/classify_pretrain.o src/pg/stream.o \
 	src/pg/lm_train.o src/pg/lm.o src/pg/tag_train.o src/pg/tag.o
 OBJS = $(CORE_OBJS) $(PG_OBJS)
 HEADERS = src/core/rnn.h
@@ -59,7 +59,7 @@ SHLIB_LINK = -ldl
 
 REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast calendar bad_input retrain \
 	language_model tagger \
-	model_cache sentiment ngram embeddings drop_extension
+	model_cache sentiment ngram embeddings pretrain drop_extension
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -62,6 +62,13 @@ SELECT rnn.generate('lines_lm', 'a dog', max_tokens => 30, seed => 7)
 SELECT count(DISTINCT rnn.generate('lines_lm', 'the ', max_tokens => 40, top_k => 1, seed => s))
        AS greedy_texts
   FROM generate_series(1, 5) s;
+-- top_k => 3 at a temperature that makes the three nearly equally likely:
+-- over 300 seeds the next character takes exactly 3 values, the greedy one among them
+SELECT count(DISTINCT g) AS top3_next_chars,
+       bool_or(g = right(rnn.generate('lines_lm', 'the ', max_tokens => 1, top_k => 1), 1)) AS greedy_among_them
+  FROM (SELECT right(rnn.generate('lines_lm', 'the ', max_tokens => 1, top_k => 3, temperature => 100,
+                                  seed => s), 1) AS g
+          FROM generate_series(1, 300) s) t;
 SELECT char_length(rnn.generate('lines_lm', 'the', max_tokens => 10, seed => 3)) <= 13 AS bounded,
        rnn.generate('lines_lm', 'xyz', max_tokens => 0) AS no_tokens;
 -- a model that learned the grammar ends its line: sampled lines are lines of the corpus

@@ -64,3 +64,79 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 
 COMMENT ON FUNCTION rnn.detect_anomalies IS
 'The rows of a table whose value falls outside the forecaster''s one-step-ahead split-conformal interval at the given level, with the forecast, the interval and a score (distance from the forecast in interval half-widths); all_rows returns every row with is_anomaly';
+
+-- train_classifier gains pretrain_relation, pretrain_text_column and
+-- pretrain_epochs (language-model pretraining on unlabelled texts)
+DROP FUNCTION rnn.train_classifier(text, regclass, name, name, text, boolean, int, int,
+    int, float8, text, text, int, int, int, int, int, float8, float8, int, bigint, float8,
+    float8, float8, boolean, text, int, regclass, boolean);
+
+CREATE FUNCTION rnn.train_classifier(
+    model_name text,
+    relation regclass,
+    text_column name,
+    label_column name,
+    cell text DEFAULT 'gru',
+    bidirectional boolean DEFAULT true,
+    num_layers int DEFAULT 1,
+    embedding_dim int DEFAULT 128,
+    hidden_size int DEFAULT 128,
+    dropout float8 DEFAULT 0.5,
+    pooling text DEFAULT 'max',
+    tokens text DEFAULT 'word',
+    vocab_size int DEFAULT 20000,
+    min_count int DEFAULT 1,
+    max_tokens int DEFAULT 256,
+    epochs int DEFAULT 20,
+    batch_size int DEFAULT 50,
+    learning_rate float8 DEFAULT 0.001,
+    validation_fraction float8 DEFAULT 0.1,
+    patience int DEFAULT 3,
+    seed bigint DEFAULT 42,
+    word_dropout float8 DEFAULT 0.1,
+    weight_decay float8 DEFAULT 0,
+    clip_norm float8 DEFAULT 5,
+    balance_classes boolean DEFAULT false,
+    early_stopping text DEFAULT 'loss',
+    ngram_order int DEFAULT 2,
+    embeddings regclass DEFAULT NULL,
+    freeze_embeddings boolean DEFAULT false,
+    pretrain_relation regclass DEFAULT NULL,
+    pretrain_text_column name DEFAULT NULL,
+    pretrain_epochs int DEFAULT NULL,
+    OUT version int,
+    OUT train_accuracy float8,
+    OUT validation_accuracy float8,
+    OUT train_macro_f1 float8,
+    OUT validation_macro_f1 float8,
+    OUT train_log_loss float8,
+    OUT validation_log_loss float8,
+    OUT epochs_run int,
+    OUT best_epoch int,
+    OUT seconds float8,
+    OUT vocabulary_size int)
+AS 'MODULE_PATHNAME', 'rnn_train_classifier'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boolean, int, int,
+    int, float8, text, text, int, int, int, int, int, float8, float8, int, bigint, float8,
+    float8, float8, boolean, text, int, regclass, boolean, regclass, name, int) IS
+'Trains a many-to-one text classifier (GRU, LSTM or rnn over word or char tokens) on '
+'the text and label columns of a relation, read with the caller''s rights, and stores '
+'it as the next version of model_name. Labels of any type become the class list in '
+'the type''s order (text in byte order). Rows with a NULL text, or a text without '
+'tokens, are skipped. With pretraining (pretrain_epochs above 0, or a pretrain_relation '
+'and pretrain_epochs NULL: at most 3 epochs, while the validation texts'' loss '
+'improves), rows with a NULL label and the texts of pretrain_relation (column '
+'pretrain_text_column, by default text_column) pretrain the embedding and recurrent '
+'layers as language models (forward: the next token; backward: the previous one) '
+'before the labelled training; without, rows with a NULL label are skipped. Holds out a stratified validation_fraction for early '
+'stopping on its loss or accuracy (patience epochs); the vocabulary comes from the '
+'training part and the unlabelled texts. With ngram_order 1 or 2, a naive Bayes model of unigrams (and bigrams) '
+'is fitted first and the network learns what it adds to its logits; the starting '
+'point, that model alone, competes in early stopping. embeddings names a relation of '
+'(word, vector) whose vectors start the embedding rows of the words they hold (their '
+'dimension sets embedding_dim), frozen with freeze_embeddings (without vectors: the '
+'embedding pretraining learnt). Returns '
+'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
+'and the vocabulary size.';

@@ -691,6 +691,9 @@ CREATE FUNCTION rnn.train_classifier(
     ngram_order int DEFAULT 2,
     embeddings regclass DEFAULT NULL,
     freeze_embeddings boolean DEFAULT false,
+    pretrain_relation regclass DEFAULT NULL,
+    pretrain_text_column name DEFAULT NULL,
+    pretrain_epochs int DEFAULT NULL,
     OUT version int,
     OUT train_accuracy float8,
     OUT validation_accuracy float8,
@@ -707,18 +710,24 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION rnn.train_classifier(text, regclass, name, name, text, boolean, int, int,
     int, float8, text, text, int, int, int, int, int, float8, float8, int, bigint, float8,
-    float8, float8, boolean, text, int, regclass, boolean) IS
+    float8, float8, boolean, text, int, regclass, boolean, regclass, name, int) IS
 'Trains a many-to-one text classifier (GRU, LSTM or rnn over word or char tokens) on '
 'the text and label columns of a relation, read with the caller''s rights, and stores '
 'it as the next version of model_name. Labels of any type become the class list in '
-'the type''s order (text in byte order). Rows with a NULL text or label, or a text '
-'without tokens, are skipped. Holds out a stratified validation_fraction for early '
+'the type''s order (text in byte order). Rows with a NULL text, or a text without '
+'tokens, are skipped. With pretraining (pretrain_epochs above 0, or a pretrain_relation '
+'and pretrain_epochs NULL: at most 3 epochs, while the validation texts'' loss '
+'improves), rows with a NULL label and the texts of pretrain_relation (column '
+'pretrain_text_column, by default text_column) pretrain the embedding and recurrent '
+'layers as language models (forward: the next token; backward: the previous one) '
+'before the labelled training; without, rows with a NULL label are skipped. Holds out a stratified validation_fraction for early '
 'stopping on its loss or accuracy (patience epochs); the vocabulary comes from the '
-'training part. With ngram_order 1 or 2, a naive Bayes model of unigrams (and bigrams) '
+'training part and the unlabelled texts. With ngram_order 1 or 2, a naive Bayes model of unigrams (and bigrams) '
 'is fitted first and the network learns what it adds to its logits; the starting '
 'point, that model alone, competes in early stopping. embeddings names a relation of '
 '(word, vector) whose vectors start the embedding rows of the words they hold (their '
-'dimension sets embedding_dim), frozen with freeze_embeddings. Returns '
+'dimension sets embedding_dim), frozen with freeze_embeddings (without vectors: the '
+'embedding pretraining learnt). Returns '
 'accuracy, macro-F1 and log loss on both parts, epochs run, the best epoch, seconds '
 'and the vocabulary size.';
 

@@ -47,6 +47,7 @@ typedef struct Chunk
 {
 	int			B;
 	int			bptt;
+	int			n_out;			/* output_size: targets at or above are masked */
 	int		   *lengths;		/* (B), all equal */
 	int32_t    *inputs;			/* (B * bptt) packed */
 	int32_t    *targets;		/* (B * bptt) packed */
@@ -74,6 +75,7 @@ chunk_alloc(Chunk *c, const RnnConfig *cfg, int B, int bptt)
 	memset(c, 0, sizeof(*c));
 	c->B = B;
 	c->bptt = bptt;
+	c->n_out = cfg->output_size;
 	c->state_floats = (size_t) cfg->num_layers * (cfg->bidirectional ? 2 : 1) * B *
 		cfg->hidden_size;
 	p = c->mem = rnn_alloc(chunk_bytes(cfg, B, bptt));
@@ -114,8 +116,9 @@ chunk_fill(Chunk *c, const int32_t *data, size_t offset, size_t S, size_t t0)
 		for (int t = 0; t < T; t++)
 		{
 			c->inputs[(size_t) t * c->B + b] = s[t];
-			/* the target of a stream's last step is the next stream's first token */
-			c->targets[(size_t) t * c->B + b] = s[t + 1];
+			/* the target of a stream's last step is the next stream's first
+			 * token; a token the head does not predict is masked */
+			c->targets[(size_t) t * c->B + b] = s[t + 1] < c->n_out ? s[t + 1] : -1;
 		}
 	}
 	return T;
@@ -123,11 +126,11 @@ chunk_fill(Chunk *c, const int32_t *data, size_t offset, size_t S, size_t t0)
 
 /* Forward (and backward) of one chunk from the carried state; carries on. */
 static RnnStatus
-chunk_run(RnnTrainer *tr, Chunk *c, int T, int train, double *loss, double *grad_norm)
+chunk_run(RnnTrainer *tr, Chunk *c, int T, int train, double *loss, int *counted,
+		  double *grad_norm)
 {
 	RnnBatch	batch;
 	RnnStatus	st;
-	int			counted;
 
 	memset(&batch, 0, sizeof(batch));
 	batch.B = c->B;
@@ -137,7 +140,7 @@ chunk_run(RnnTrainer *tr, Chunk *c, int T, int train, double *loss, double *grad
 	rnn_trainer_set_state(tr, c->carry_h, c->carry_c);
 	st = rnn_forward(tr, &batch, train, NULL);
 	if (st == RNN_OK)
-		st = rnn_loss_xent_steps(tr, c->targets, loss, &counted);
+		st = rnn_loss_xent_steps(tr, c->targets, loss, counted);
 	if (st != RNN_OK)
 		return st;
 	memcpy(c->carry_h, rnn_trainer_h_n(tr), sizeof(float) * c->state_floats);
@@ -168,15 +171,16 @@ stream_eval(RnnTrainer *tr, Chunk *c, const int32_t *data, size_t n,
 	{
 		int			T = chunk_fill(c, data, 0, S, t0);
 		double		loss;
+		int			counted;
 		RnnStatus	st;
 
 		if (on_batch)
 			on_batch(cb_ctx);
-		st = chunk_run(tr, c, T, 0, &loss, NULL);
+		st = chunk_run(tr, c, T, 0, &loss, &counted, NULL);
 		if (st != RNN_OK)
 			return st;
-		*nll += loss * T * c->B;
-		*count += (size_t) T * c->B;
+		*nll += loss * counted;
+		*count += (size_t) counted;
 	}
 	return RNN_OK;
 }
@@ -217,7 +221,7 @@ rnn_stream_nll(RnnModel *model, const int32_t *tokens, size_t n, int batch_size,
 	*nll = 0.0;
 	*count = 0;
 	if (model->cfg.head != RNN_HEAD_STEPS || model->cfg.bidirectional ||
-		model->cfg.output_size != model->cfg.vocab_size || n < 2 ||
+		model->cfg.output_size > model->cfg.vocab_size || n < 2 ||
 		batch_size < 1 || bptt < 1)
 		return RNN_ERR_INPUT;
 	if (!ids_in_range(tokens, n, model->cfg.vocab_size))
@@ -261,7 +265,7 @@ rnn_fit_stream(RnnModel *model, const int32_t *train, size_t n_train,
 	res->best_valid_loss = NAN;
 	res->seconds = 0.0;
 	if (cfg->head != RNN_HEAD_STEPS || cfg->bidirectional || cfg->vocab_size < 1 ||
-		cfg->output_size != cfg->vocab_size || opt->epochs < 1 || B < 1 || opt->bptt < 1 || n_train < 2 || n_valid == 1)
+		cfg->output_size > cfg->vocab_size || opt->epochs < 1 || B < 1 || opt->bptt < 1 || n_train < 2 || n_valid == 1)
 		return RNN_ERR_CONFIG;
 	if (!ids_in_range(train, n_train, cfg->vocab_size) ||
 		!ids_in_range(valid, n_valid, cfg->vocab_size))
@@ -306,14 +310,15 @@ rnn_fit_stream(RnnModel *model, const int32_t *train, size_t n_train,
 			int			T = chunk_fill(&c, train, offset, S, s0);
 			double		loss,
 						norm = 0.0;
+			int			counted;
 
 			if (opt->on_batch)
 				opt->on_batch(opt->cb_ctx);
-			st = chunk_run(tr, &c, T, 1, &loss, &norm);
+			st = chunk_run(tr, &c, T, 1, &loss, &counted, &norm);
 			if (st != RNN_OK)
 				goto done;
-			sum_loss += loss * T * B;
-			seen += (size_t) T * B;
+			sum_loss += loss * counted;
+			seen += (size_t) counted;
 			sum_norm += norm;
 			nb++;
 			if (opt->max_seconds > 0 && now_seconds() - t0 >= opt->max_seconds)
@@ -335,7 +340,7 @@ rnn_fit_stream(RnnModel *model, const int32_t *train, size_t n_train,
 							 &rep.valid_loss, &cnt);
 			if (st != RNN_OK)
 				goto done;
-			rep.valid_loss /= (double) cnt;
+			rep.valid_loss = cnt > 0 ? rep.valid_loss / (double) cnt : NAN;
 		}
 		{
 			double		score = vB > 0 ? rep.valid_loss : rep.train_loss;

@@ -492,6 +492,13 @@ RnnStatus	rnn_evaluate_loss(RnnModel *model, const RnnDataset *ds, int first,
  * boundaries move between epochs.  Validation reads its own stream the same
  * way (no dropout) and reports the mean negative log-likelihood per
  * predicted token.  Early stopping restores the best epoch's weights.
+ *
+ * The head may predict fewer tokens than the vocabulary (output_size <
+ * vocab_size): a target at or above output_size is masked (no loss, no
+ * gradient; not counted in the means), while every token is still an
+ * input.  With ids in frequency order this is a softmax over the frequent
+ * tokens only, whose cost does not grow with a long tail of rare words
+ * (the classifier's pretraining, src/pg/classify_pretrain.c).
  */
 typedef struct RnnStreamOptions
 {

@@ -12,6 +12,7 @@
  * classify_ngram.c  the n-gram linear path (src/core/ngram.h): its fit and
  *                   the weights blob that carries it;
  * classify_embeddings.c  pretrained word vectors from a relation.
+ * classify_pretrain.c  language-model pretraining on unlabelled text.
  *
  * Texts reach the tokenizer as UTF-8: in a database of another encoding
  * they are converted first (and vocabulary entries converted back for
@@ -128,5 +129,36 @@ void		rnn_read_word_vectors(Oid relid, const RnnVocab *vocab, RnnWordVectors *wv
 
 /* The found tokens' embedding rows := their vectors. */
 void		rnn_word_vectors_apply(const RnnWordVectors *wv, RnnModel *model);
+
+/*
+ * classify_pretrain.c: pretrain the embedding and recurrent layers of clf
+ * as language models (forward: the next token; a bidirectional model's
+ * backward direction: the previous one) on the texts of labelled[0 ..
+ * n_train) and all of unlabelled (may be NULL), with labelled[n_train ..
+ * n_train + n_valid) as the held-out stream.  The head is left as it is.
+ */
+typedef struct RnnPretrainOptions
+{
+	const char *model_name;
+	int			epochs;			/* -1: auto (early stopping on held-out loss) */
+	double		learning_rate;
+	double		clip_norm;
+	bool		freeze_embeddings;
+	uint64		seed;
+} RnnPretrainOptions;
+
+typedef struct RnnPretrainResult
+{
+	int			epochs_run;
+	int			best_epoch;		/* the epoch whose weights were kept */
+	double		valid_loss;		/* its held-out nats/token (mean of directions), or NaN */
+	double		seconds;
+	Size		tokens;			/* in the training stream */
+} RnnPretrainResult;
+
+struct RnnSeqs;
+void		rnn_classifier_pretrain(RnnModel *clf, const struct RnnSeqs *labelled, int n_train,
+									int n_valid, const struct RnnSeqs *unlabelled,
+									const RnnPretrainOptions *po, RnnPretrainResult *res);
 
 #endif							/* RNN_CLASSIFY_H */

@@ -100,6 +100,9 @@ typedef struct TrainArgs
 	int			ngram_order;	/* n-gram linear path: 0 none, 1, 2 */
 	Oid			embeddings;		/* relation of word vectors, or InvalidOid */
 	bool		freeze_embeddings;
+	Oid			pretrain_relid;	/* relation of unlabelled texts, or InvalidOid */
+	char	   *pretrain_text_column;
+	int			pretrain_epochs;	/* -1: auto */
 } TrainArgs;
 
 static const char *const arg_names[] = {
@@ -108,10 +111,15 @@ static const char *const arg_names[] = {
 	"vocab_size", "min_count", "max_tokens", "epochs", "batch_size", "learning_rate",
 	"validation_fraction", "patience", "seed", "word_dropout", "weight_decay",
 	"clip_norm", "balance_classes", "early_stopping", "ngram_order", "embeddings",
-	"freeze_embeddings"
+	"freeze_embeddings", "pretrain_relation", "pretrain_text_column", "pretrain_epochs"
 };
 
-#define ARG_EMBEDDINGS 27		/* the one argument that may be NULL */
+/* the arguments that may be NULL */
+#define ARG_EMBEDDINGS 27
+#define ARG_PRETRAIN_RELATION 29
+#define ARG_PRETRAIN_TEXT_COLUMN 30
+#define ARG_PRETRAIN_EPOCHS 31
+#define ARG_NULLABLE(i) ((i) == ARG_EMBEDDINGS || (i) >= ARG_PRETRAIN_RELATION)
 
 static const char *
 pooling_name(RnnPooling p)
@@ -120,19 +128,30 @@ pooling_name(RnnPooling p)
 }
 
 static void
+freeze_needs_embeddings(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("freeze_embeddings needs embeddings or pretraining"),
+			 errhint("Name a relation of word vectors with embeddings => '...', or texts to "
+					 "pretrain on.")));
+}
+
+static void
 parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 {
 	char	   *s;
 
-	/* the 0.1 and 0.2 declarations end before ngram_order */
-	if (PG_NARGS() != lengthof(arg_names) && PG_NARGS() != 26)
+	/* the 0.1 and 0.2 declarations end before ngram_order, 0.3's before
+	 * pretrain_relation */
+	if (PG_NARGS() != lengthof(arg_names) && PG_NARGS() != 26 && PG_NARGS() != 29)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rnn.train_classifier was declared with %d arguments, the library expects %d",
 						PG_NARGS(), (int) lengthof(arg_names)),
 				 errhint("Run ALTER EXTENSION rnn_ext UPDATE, or reinstall the extension.")));
 	for (int i = 0; i < PG_NARGS(); i++)
-		if (PG_ARGISNULL(i) && i != ARG_EMBEDDINGS)
+		if (PG_ARGISNULL(i) && !ARG_NULLABLE(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", arg_names[i])));
@@ -143,18 +162,7 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 	a->text_column = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	a->label_column = pstrdup(NameStr(*PG_GETARG_NAME(3)));
 
-	s = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	if (strcmp(s, "gru") == 0)
-		a->cell = RNN_CELL_GRU;
-	else if (strcmp(s, "lstm") == 0)
-		a->cell = RNN_CELL_LSTM;
-	else if (strcmp(s, "rnn") == 0 || strcmp(s, "tanh") == 0)
-		a->cell = RNN_CELL_TANH;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cell \"%s\"", s),
-				 errhint("Use gru, lstm or rnn (a vanilla tanh RNN).")));
+	a->cell = rnn_parse_cell(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 
 	a->bidirectional = PG_GETARG_BOOL(5);
 	a->num_layers = PG_GETARG_INT32(6);
@@ -228,11 +236,34 @@ parse_args(FunctionCallInfo fcinfo, TrainArgs *a)
 	a->embeddings = PG_NARGS() > ARG_EMBEDDINGS && !PG_ARGISNULL(ARG_EMBEDDINGS) ?
 		PG_GETARG_OID(ARG_EMBEDDINGS) : InvalidOid;
 	a->freeze_embeddings = PG_NARGS() > ARG_EMBEDDINGS + 1 && PG_GETARG_BOOL(ARG_EMBEDDINGS + 1);
-	if (a->freeze_embeddings && !OidIsValid(a->embeddings))
+	a->pretrain_relid = PG_NARGS() > ARG_PRETRAIN_RELATION && !PG_ARGISNULL(ARG_PRETRAIN_RELATION) ?
+		PG_GETARG_OID(ARG_PRETRAIN_RELATION) : InvalidOid;
+	a->pretrain_text_column = PG_NARGS() > ARG_PRETRAIN_TEXT_COLUMN &&
+		!PG_ARGISNULL(ARG_PRETRAIN_TEXT_COLUMN) ?
+		pstrdup(NameStr(*PG_GETARG_NAME(ARG_PRETRAIN_TEXT_COLUMN))) : NULL;
+	a->pretrain_epochs = -1;
+	if (PG_NARGS() > ARG_PRETRAIN_EPOCHS && !PG_ARGISNULL(ARG_PRETRAIN_EPOCHS))
+	{
+		a->pretrain_epochs = PG_GETARG_INT32(ARG_PRETRAIN_EPOCHS);
+		rnn_check_int_arg("pretrain_epochs", a->pretrain_epochs, 0, 1000);
+	}
+	if (a->pretrain_text_column && !OidIsValid(a->pretrain_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("freeze_embeddings needs embeddings"),
-				 errhint("Name a relation of word vectors with embeddings => '...'.")));
+				 errmsg("pretrain_text_column needs pretrain_relation"),
+				 errhint("Name the relation of unlabelled texts with pretrain_relation => '...'.")));
+	if (OidIsValid(a->pretrain_relid) && a->pretrain_epochs == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pretrain_relation needs pretrain_epochs above 0, not 0"),
+				 errhint("Leave pretrain_epochs NULL (chosen on the validation texts) or give a "
+						 "number of epochs.")));
+	if (a->pretrain_text_column == NULL)
+		a->pretrain_text_column = a->text_column;
+	/* without vectors, frozen embeddings are those pretraining learnt */
+	if (a->freeze_embeddings && !OidIsValid(a->embeddings) &&
+		!OidIsValid(a->pretrain_relid) && a->pretrain_epochs <= 0)
+		freeze_needs_embeddings();
 }
 
 /* ---------------------------------------------------------------------------
@@ -251,6 +282,10 @@ typedef struct Examples
 	int		   *by_text_idx;	/* (n_classes) */
 	RnnTokMode	mode;
 	const char *relname;
+	/* unlabelled texts (NULL labels, pretrain_relation), for pretraining */
+	bool		keep_unlabelled;
+	RnnTexts	unlab;
+	int64		unlab_rows;		/* of them, rows of relation with a NULL label */
 } Examples;
 
 /* Index of label s among the classes. */
@@ -355,6 +390,12 @@ example_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
 	char	   *label;
 	int			cls;
 
+	if (!tnull && lnull && ex->keep_unlabelled)
+	{
+		if (rnn_texts_add(&ex->unlab, td, ex->mode, ex->relname, data_cxt))
+			ex->unlab_rows++;
+		return;
+	}
 	if (tnull || lnull)
 	{
 		ex->texts.skipped_null++;
@@ -379,7 +420,22 @@ example_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
 	ex->label[ex->texts.n - 1] = cls;
 }
 
-/* 1-2: the class list, then (text, label) rows, in one snapshot (read-only). */
+/* A row of the pretraining relation: its text, unless NULL or without tokens. */
+static void
+unlabelled_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
+{
+	Examples   *ex = ctx;
+	bool		isnull;
+	Datum		td = SPI_getbinval(tup, desc, 1, &isnull);
+
+	if (isnull)
+		ex->unlab.skipped_null++;
+	else
+		rnn_texts_add(&ex->unlab, td, ex->mode, ex->relname, data_cxt);
+}
+
+/* 1-2: the class list, then (text, label) rows, in one snapshot (read-only);
+ * texts without a label and those of pretrain_relation go to ex->unlab. */
 static void
 read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, Examples *ex)
 {
@@ -387,13 +443,24 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 	Oid			label_type;
 	StringInfoData sql;
 
+	char	   *pre_relname = NULL;
+
 	rnn_text_column_require_text(a->relid, relname, a->text_column);
 	rnn_text_column(a->relid, relname, a->label_column, &label_att, &label_type);
+	if (OidIsValid(a->pretrain_relid))
+	{
+		pre_relname = rnn_text_relation(a->pretrain_relid);
+		rnn_text_column_require_text(a->pretrain_relid, pre_relname, a->pretrain_text_column);
+	}
 
 	memset(ex, 0, sizeof(*ex));
 	ex->mode = a->tokens;
 	ex->relname = relname;
+	/* pretraining is asked for: epochs, or a relation of texts */
+	ex->keep_unlabelled = a->pretrain_epochs > 0 ||
+		(a->pretrain_epochs < 0 && OidIsValid(a->pretrain_relid));
 	rnn_texts_init(&ex->texts);
+	rnn_texts_init(&ex->unlab);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	read_classes(a, relname, label_type, data_cxt, ex);
@@ -403,6 +470,28 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 					 quote_identifier(a->text_column), quote_identifier(a->label_column),
 					 relname);
 	rnn_text_scan(sql.data, example_row, ex, data_cxt);
+	if (pre_relname)
+	{
+		int			before = ex->unlab.n;
+		int64		null_before = ex->unlab.skipped_null,
+					empty_before = ex->unlab.skipped_empty;
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT %s::pg_catalog.text FROM %s",
+						 quote_identifier(a->pretrain_text_column), pre_relname);
+		ex->relname = pre_relname;
+		rnn_text_scan(sql.data, unlabelled_row, ex, data_cxt);
+		ex->relname = relname;
+		if (ex->unlab.n == before)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("pretraining relation %s has no text", pre_relname),
+					 errdetail("Column \"%s\" has no non-NULL text with at least one token "
+							   "(%lld NULL, %lld without tokens).", a->pretrain_text_column,
+							   (long long) (ex->unlab.skipped_null - null_before),
+							   (long long) (ex->unlab.skipped_empty - empty_before)),
+					 errhint("Name a relation of texts, or leave pretrain_relation NULL.")));
+	}
 	SPI_finish();
 
 	if (ex->texts.skipped_null > 0 || ex->texts.skipped_empty > 0)
@@ -438,6 +527,14 @@ keep_present_classes(Examples *ex, const TrainArgs *a, const char *relname, int 
 	for (int i = 0; i < n; i++)
 		ex->label[i] = class_map[ex->label[i]];
 	ex->n_classes = C;
+	if (n == 0 && ex->unlab_rows > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation %s has no rows to train on", relname),
+				 errdetail("Rows need a non-NULL label and a text with at least one token; "
+						   "the %lld rows with a NULL label can only pretrain the network.",
+						   (long long) ex->unlab_rows),
+				 errhint("Label some rows of column \"%s\".", a->label_column)));
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1013,6 +1110,17 @@ hyperparams_json(const TrainArgs *a)
 		escape_json(&js, rnn_text_relation(a->embeddings));
 	else
 		appendStringInfoString(&js, "null");
+	appendStringInfoString(&js, ", \"pretrain_relation\": ");
+	if (OidIsValid(a->pretrain_relid))
+		escape_json(&js, rnn_text_relation(a->pretrain_relid));
+	else
+		appendStringInfoString(&js, "null");
+	appendStringInfoString(&js, ", \"pretrain_text_column\": ");
+	escape_json(&js, a->pretrain_text_column);
+	if (a->pretrain_epochs >= 0)
+		appendStringInfo(&js, ", \"pretrain_epochs\": %d", a->pretrain_epochs);
+	else
+		appendStringInfoString(&js, ", \"pretrain_epochs\": null");
 	appendStringInfoChar(&js, '}');
 	return rnn_jsonb_from_text(js.data);
 }
@@ -1048,7 +1156,8 @@ typedef struct NgramReport
 
 static Jsonb *
 metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
-			 const RnnFitResult *fr, int V, const Examples *ex, const NgramReport *ng)
+			 const RnnFitResult *fr, int V, const Examples *ex, const NgramReport *ng,
+			 const RnnPretrainResult *pre)
 {
 	StringInfoData js;
 
@@ -1078,6 +1187,16 @@ metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
 		rnn_json_append_number(&js, ng->validation_accuracy);
 		appendStringInfoChar(&js, '}');
 	}
+	if (pre->epochs_run > 0)
+	{
+		appendStringInfo(&js, ", \"pretraining\": {\"unlabelled_texts\": %d, \"tokens\": %zu, "
+						 "\"epochs\": %d, \"best_epoch\": %d, \"seconds\": %.3f, "
+						 "\"validation_loss\": ",
+						 ex->unlab.n, (size_t) pre->tokens, pre->epochs_run, pre->best_epoch,
+						 pre->seconds);
+		rnn_json_append_number(&js, pre->valid_loss);
+		appendStringInfoChar(&js, '}');
+	}
 	appendStringInfoChar(&js, '}');
 	return rnn_jsonb_from_text(js.data);
 }
@@ -1087,7 +1206,7 @@ static int32
 store_classifier(const TrainArgs *a, const char *relname, RnnModel *model, const RnnVocab *vocab,
 				 const Examples *ex, const ClfData *d, const Metrics *m_train,
 				 const Metrics *m_valid, const RnnFitResult *fr, const StringInfo curve,
-				 const NgramReport *ng)
+				 const NgramReport *ng, const RnnPretrainResult *pre)
 {
 	RnnStoreRequest req;
 	bytea	   *weights = rnn_classifier_weights(model, ng->ngram);
@@ -1103,7 +1222,7 @@ store_classifier(const TrainArgs *a, const char *relname, RnnModel *model, const
 	req.labels = rnn_text_array((const char *const *) ex->labels, NULL, ex->n_classes, false);
 	req.hyperparams = hyperparams_json(a);
 	req.normalization = class_prior_json(d, ex->n_classes);
-	req.metrics = metrics_json(m_train, m_valid, d, fr, rnn_vocab_size(vocab), ex, ng);
+	req.metrics = metrics_json(m_train, m_valid, d, fr, rnn_vocab_size(vocab), ex, ng, pre);
 	req.loss_curve = rnn_jsonb_from_text(curve->data);
 	return rnn_store_model(&req, NULL);
 }
@@ -1135,6 +1254,9 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 				m_valid;
 	NgramReport ngr;
 	RnnWordVectors wv;
+	RnnSeqs		unlab;
+	RnnPretrainResult pre;
+	bool		pretrain;
 	double		start_accuracy;
 	int			n,
 				C;
@@ -1161,13 +1283,39 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	n = ex.texts.n;
 	C = ex.n_classes;
 
-	/* 3. split; 4. vocabulary from the training part, token ids */
+	/*
+	 * 3. split; 4. vocabulary from the training part and the unlabelled
+	 * texts (the words pretraining teaches the network must have ids), token
+	 * ids; the validation texts stay out of both
+	 */
 	order = palloc(sizeof(int) * n);
 	n_valid = split_stratified(&ex, class_count, a.validation_fraction, a.seed, order);
-	vocab = rnn_texts_vocab(&ex.texts, order, n - n_valid, a.tokens, a.min_count, a.vocab_size);
+	vocab = rnn_texts_vocab_more(&ex.texts, order, n - n_valid, ex.unlab.n > 0 ? &ex.unlab : NULL,
+								 a.tokens, a.min_count, a.vocab_size);
 	encode_examples(&ex, vocab, order, n_valid, &a, &d);
 	pfree(ex.texts.text);
 	ex.texts.text = NULL;
+	pretrain = a.pretrain_epochs > 0 || (a.pretrain_epochs < 0 && ex.unlab.n > 0);
+	if (a.freeze_embeddings && !OidIsValid(a.embeddings) && !pretrain)
+		freeze_needs_embeddings();
+	memset(&unlab, 0, sizeof(unlab));
+	if (ex.unlab.n > 0)
+	{
+		int		   *ident = palloc(sizeof(int) * ex.unlab.n);
+
+		for (int k = 0; k < ex.unlab.n; k++)
+			ident[k] = k;
+		rnn_texts_encode(&ex.unlab, vocab, ident, ex.unlab.n, a.max_tokens, &unlab);
+		pfree(ident);
+		pfree(ex.unlab.text);
+		ex.unlab.text = NULL;
+		if (rnn_progress_guc)
+			ereport(NOTICE,
+					(errmsg("%s: %d unlabelled texts (%lld rows with a NULL label, %lld of the "
+							"pretraining relation) pretrain the network",
+							a.model_name, ex.unlab.n, (long long) ex.unlab_rows,
+							(long long) (ex.unlab.n - ex.unlab_rows))));
+	}
 
 	/* 4b. the n-gram path; 4c. word vectors, which set embedding_dim */
 	memset(&ngr, 0, sizeof(ngr));
@@ -1191,6 +1339,23 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 		start_from_ngram_path(model, &ngr.fit);
 	if (OidIsValid(a.embeddings))
 		rnn_word_vectors_apply(&wv, model);
+	memset(&pre, 0, sizeof(pre));
+	if (pretrain)
+	{
+		RnnPretrainOptions po;
+
+		memset(&po, 0, sizeof(po));
+		po.model_name = a.model_name;
+		po.epochs = a.pretrain_epochs;
+		po.learning_rate = a.learning_rate;
+		po.clip_norm = a.clip_norm;
+		/* vectors stay as loaded when frozen; else pretraining learns the
+		 * embedding, which the labelled training then keeps when frozen */
+		po.freeze_embeddings = a.freeze_embeddings && OidIsValid(a.embeddings);
+		po.seed = (uint64) a.seed;
+		rnn_classifier_pretrain(model, &d.seqs, d.n_train, d.n_valid,
+								ex.unlab.n > 0 ? &unlab : NULL, &po, &pre);
+	}
 	predictor_init(&pred, model, a.batch_size, C, &d.seqs);
 	probs = palloc_extended(sizeof(double) * (Size) n * C, MCXT_ALLOC_HUGE);
 	fr = fit_model(&a, model, &d, &pred, probs, &curve, &start_accuracy);
@@ -1205,7 +1370,7 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	m_train = compute_metrics(probs, d.label, d.n_train, C);
 	m_valid = compute_metrics(probs + (size_t) d.n_train * C, d.label + d.n_train, d.n_valid, C);
 	version = store_classifier(&a, relname, model, vocab, &ex, &d, &m_train, &m_valid, &fr, &curve,
-							   &ngr);
+							   &ngr, &pre);
 
 	/* the result row, in the caller's context */
 	MemoryContextSwitchTo(caller_cxt);

@@ -186,6 +186,13 @@ RnnVocab *
 rnn_texts_vocab(const RnnTexts *texts, const int *order, int count, RnnTokMode mode,
 				int min_count, int max_size)
 {
+	return rnn_texts_vocab_more(texts, order, count, NULL, mode, min_count, max_size);
+}
+
+RnnVocab *
+rnn_texts_vocab_more(const RnnTexts *texts, const int *order, int count, const RnnTexts *more,
+					 RnnTokMode mode, int min_count, int max_size)
+{
 	RnnVocabBuilder *builder;
 	RnnVocab   *vocab;
 	RnnTokStatus tst;
@@ -197,6 +204,15 @@ rnn_texts_vocab(const RnnTexts *texts, const int *order, int count, RnnTokMode m
 	{
 		size_t		len;
 		const char *s = rnn_texts_get(texts, order[k], &len);
+
+		CHECK_FOR_INTERRUPTS();
+		tst = rnn_vocab_builder_add(builder, s, len, &err_offset);
+		rnn_raise_tok_status(tst, err_offset, "could not count the tokens of a text");
+	}
+	for (int k = 0; more && k < more->n; k++)
+	{
+		size_t		len;
+		const char *s = rnn_texts_get(more, k, &len);
 
 		CHECK_FOR_INTERRUPTS();
 		tst = rnn_vocab_builder_add(builder, s, len, &err_offset);

@@ -126,6 +126,11 @@ void		rnn_text_scan(const char *query, RnnTextRowFn row_fn, void *ctx,
 RnnVocab   *rnn_texts_vocab(const RnnTexts *texts, const int *order, int count,
 							RnnTokMode mode, int min_count, int max_size);
 
+/* The same over those texts and every text of more (may be NULL), counted together. */
+RnnVocab   *rnn_texts_vocab_more(const RnnTexts *texts, const int *order, int count,
+								 const RnnTexts *more, RnnTokMode mode, int min_count,
+								 int max_size);
+
 /* ---------------------------------------------------------------------------
  * Token id sequences, the input of the network.
  */

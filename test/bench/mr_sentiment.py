@@ -28,6 +28,11 @@ Usage: mr_sentiment.py [--data DIR] [--folds N] [--quick] [--seeds K]
   --train-size N  train every method on N sentences sampled (seeded) from
                   the nine training folds, test on the fold as before
   --select        compare a few settings on the validation part of fold 0 only
+  --pretrain      language-model pretraining (train_classifier's pretrain_*)
+                  on the training folds' texts, their labels ignored: with
+                  --train-size, the training-fold sentences not sampled are
+                  pretrain_relation; without, the labelled texts themselves
+                  pretrain (pretrain_epochs 3).  Never the test fold's texts.
 Connects with the usual PG* environment variables.  The data directory is
 $RNN_DATA_DIR/mr (default ../shared/data/mr from the repository root).
 """
@@ -173,6 +178,8 @@ def main():
     ap.add_argument("--train-size", type=int, default=0,
                     help="train on this many sentences sampled from the training folds")
     ap.add_argument("--select", action="store_true")
+    ap.add_argument("--pretrain", action="store_true",
+                    help="pretrain on the training folds' texts (labels ignored)")
     ap.add_argument("--only", help="with --select: comma-separated candidate names")
     ap.add_argument("--threads", type=int, default=1, help="rnn.blas_threads (default 1)")
     ap.add_argument("--config", default="bigru-max", choices=sorted(CANDIDATES))
@@ -209,21 +216,32 @@ def main():
     params = dict(CANDIDATES[a.config])
     if a.quick:
         params["epochs"] = min(params["epochs"], 6)
-    print("model: %s %s, seeds %d%s" % (a.config, params, a.seeds,
-                                         ", %d training sentences per fold" % a.train_size
-                                         if a.train_size else ""))
+    print("model: %s %s, seeds %d%s%s" % (a.config, params, a.seeds,
+                                           ", %d training sentences per fold" % a.train_size
+                                           if a.train_size else "",
+                                           ", pretrained on the training folds' texts"
+                                           if a.pretrain else ""))
     rnn_acc, path_acc, mnb_acc, svm_acc, train_sec = [], [], [], [], []
     t_start = time.time()
     for k in range(a.folds):
         ids = train_ids(fold, k, a.train_size) if a.train_size else None
         names = []
+        fold_params = dict(params)
+        if a.pretrain and ids is not None:
+            cur.execute("DROP TABLE IF EXISTS mr_unlabelled")
+            cur.execute("CREATE TABLE mr_unlabelled AS SELECT body FROM mr WHERE fold <> %s"
+                        " AND NOT (id = ANY(%s))", (k, ids))
+            fold_params["pretrain_relation"] = "mr_unlabelled"
+        elif a.pretrain:
+            fold_params["pretrain_epochs"] = 3
         for s in range(a.seeds):
             name = "mr_fold%d_s%d" % (k, s)
-            va, ep, best, sec, v = train(cur, name, k, params, seed=1 + s, ids=ids)
+            va, ep, best, sec, v = train(cur, name, k, fold_params, seed=1 + s, ids=ids)
             train_sec.append(sec)
             names.append(name)
         acc = test_accuracy(cur, names, k)
-        train(cur, "mr_path", k, dict(params, epochs=1, learning_rate=1e-9), seed=1, ids=ids)
+        train(cur, "mr_path", k, dict(params, epochs=1, learning_rate=1e-9, pretrain_epochs=0),
+              seed=1, ids=ids)
         path = test_accuracy(cur, ["mr_path"], k)
         tr = ids if ids is not None else [i for i in range(len(rows)) if fold[i] != k]
         te = [i for i in range(len(rows)) if fold[i] == k]
@@ -255,7 +273,7 @@ def main():
           (statistics.mean(train_sec), time.time() - t_start))
 
     # scoring speed, side by side: the same network without the n-gram path
-    train(cur, "mr_plain", 0, dict(params, ngram_order=0), seed=1,
+    train(cur, "mr_plain", 0, dict(params, ngram_order=0, pretrain_epochs=0), seed=1,
           ids=train_ids(fold, 0, a.train_size) if a.train_size else None)
     rates = throughput(cur, ["mr_fold0_s0", "mr_plain"])
     cur.execute("SELECT count(*) FROM mr")

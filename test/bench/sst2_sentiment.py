@@ -12,12 +12,22 @@ training split: multinomial naive Bayes and NBSVM on unigrams + bigrams, and
 rnn_ext's n-gram path alone (the stored model at its start: one epoch at
 learning rate 1e-9 leaves the network reading nothing).
 
+With --pretrain-mr, MR's sentences (../shared/data/mr, their labels not read)
+are unlabelled text: rnn.train_classifier's pretrain_relation.  SST is built
+from the same Rotten Tomatoes snippets, so most SST-2 dev and test sentences
+are MR sentences too; every MR sentence equal to a dev or test sentence
+(compared on lower-case letters and digits only) is left out, so no dev or
+test text is seen in pretraining.  MR sentences equal to SST-2 training
+sentences stay (their text is training text anyway).
+
 Usage: sst2_sentiment.py [--data DIR] [--seeds K] [--select] [--only A,B]
-                         [--config NAME] [--threads N]
+                         [--config NAME] [--threads N] [--pretrain-mr]
+                         [--set KEY=VALUE ...]
 Connects with the usual PG* environment variables.
 """
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -33,7 +43,7 @@ PUBLISHED = [("NB (Socher et al. 2013)", 81.8), ("BiNB, bigram NB (Socher et al.
 
 
 def load(cur, data_dir):
-    cur.execute("DROP TABLE IF EXISTS sst2")
+    cur.execute("DROP TABLE IF EXISTS sst2 CASCADE")
     cur.execute("CREATE TABLE sst2 (id serial PRIMARY KEY, split text NOT NULL, body text NOT NULL,"
                 " positive boolean NOT NULL)")
     data = {}
@@ -50,6 +60,39 @@ def load(cur, data_dir):
     cur.execute("CREATE VIEW sst2_train AS SELECT body, positive FROM sst2 WHERE split = 'train'")
     cur.execute("ANALYZE sst2")
     return data
+
+
+def norm(text):
+    return "".join(re.findall(r"[a-z0-9]", text.lower()))
+
+
+def load_mr_unlabelled(cur, mr_dir, data):
+    """MR's sentences without their labels, minus those equal to SST-2 dev/test sentences."""
+    held = {norm(b) for split in ("dev", "test") for b, _ in data[split]}
+    texts, dropped = [], 0
+    for name in ("rt-polarity.pos", "rt-polarity.neg"):
+        with open(os.path.join(mr_dir, name), encoding="windows-1252", errors="replace") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                if norm(line) in held:
+                    dropped += 1
+                else:
+                    texts.append(line)
+    cur.execute("DROP TABLE IF EXISTS mr_unlabelled")
+    cur.execute("CREATE TABLE mr_unlabelled (body text NOT NULL)")
+    cur.executemany("INSERT INTO mr_unlabelled (body) VALUES (%s)", [(t,) for t in texts])
+    return len(texts), dropped
+
+
+def value(v):
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v, v)
 
 
 def train(cur, name, params, seed):
@@ -84,7 +127,13 @@ def main():
     ap.add_argument("--only", help="with --select: comma-separated candidate names")
     ap.add_argument("--config", default="bigru-max", choices=sorted(CANDIDATES))
     ap.add_argument("--threads", type=int, default=1, help="rnn.blas_threads (default 1)")
+    ap.add_argument("--pretrain-mr", action="store_true",
+                    help="MR's sentences (labels unused, SST-2 dev/test sentences left out) as "
+                         "pretrain_relation")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a train_classifier argument (repeatable)")
     a = ap.parse_args()
+    overrides = dict((kv.split("=", 1)[0], value(kv.split("=", 1)[1])) for kv in a.set)
 
     conn = psycopg2.connect("")
     conn.autocommit = True
@@ -94,12 +143,18 @@ def main():
     cur.execute("SET client_min_messages = warning")
     data = load(cur, a.data)
     print("SST-2: %s sentences (train / dev / test)" % " / ".join(str(len(data[s])) for s in data))
+    if a.pretrain_mr:
+        kept, dropped = load_mr_unlabelled(cur, os.path.join(os.path.dirname(a.data), "mr"), data)
+        print("unlabelled: %d MR sentences (%d equal to an SST-2 dev or test sentence left out)"
+              % (kept, dropped))
+        overrides["pretrain_relation"] = "mr_unlabelled"
 
     if a.select:
         print("\nsettings on the dev split, %d seed%s" % (a.seeds, "s" if a.seeds > 1 else ""))
         for cname, params in CANDIDATES.items():
             if a.only and cname not in a.only.split(","):
                 continue
+            params = dict(params, **overrides)
             accs = []
             for s in range(a.seeds):
                 va, ep, best, sec = train(cur, "sst2_select", params, seed=1 + s)
@@ -109,7 +164,7 @@ def main():
         cur.execute("SELECT rnn.drop_model('sst2_select')")
         return
 
-    params = dict(CANDIDATES[a.config])
+    params = dict(CANDIDATES[a.config], **overrides)
     print("model: %s %s, seeds %d" % (a.config, params, a.seeds))
     t0 = time.time()
     names, secs = [], []
@@ -118,9 +173,17 @@ def main():
         va, ep, best, sec = train(cur, name, params, seed=1 + s)
         names.append(name)
         secs.append(sec)
-        print("  seed %d: validation %.2f, best epoch %d/%d, %.0fs" % (1 + s, 100 * va, best, ep, sec),
+        cur.execute("SELECT metrics->'pretraining' FROM rnn.models WHERE name = %s"
+                    " ORDER BY version DESC LIMIT 1", (name,))
+        pre = cur.fetchone()[0]
+        print("  seed %d: validation %.2f, best epoch %d/%d, %.0fs%s" %
+              (1 + s, 100 * va, best, ep, sec,
+               "" if pre is None else "; pretraining %d/%d epochs, %.0fs of it, held-out %.3f nats/token"
+               % (pre["best_epoch"], pre["epochs"], pre["seconds"], pre["validation_loss"] or float("nan"))),
               flush=True)
-    train(cur, "sst2_path", dict(params, epochs=1, learning_rate=1e-9), seed=1)
+    path_params = dict(params, epochs=1, learning_rate=1e-9, pretrain_epochs=0)
+    path_params.pop("pretrain_relation", None)
+    train(cur, "sst2_path", path_params, seed=1)
 
     rows = [("rnn_ext %s x%d" % (a.config, a.seeds), accuracy(cur, names, "dev"),
              accuracy(cur, names, "test")),

@@ -530,8 +530,23 @@ test_bad_input(void)
 	opt.epochs = 1;
 	opt.bptt = 3;
 	memset(&res, 0, sizeof(res));
+	{
+		/* output_size 4 < vocab_size 5: the targets 4 are masked */
+		double		nll;
+		size_t		count = 0;
+
+		tap_ok(rnn_fit_stream(model, stream, 10, stream, 10, &opt, &res) == RNN_OK &&
+			   isfinite(res.best_valid_loss),
+			   "rnn_fit_stream: output_size below vocab_size trains");
+		tap_ok(rnn_stream_nll(model, stream, 10, 1, 3, &nll, &count) == RNN_OK && count == 7 &&
+			   isfinite(nll),
+			   "rnn_stream_nll: targets at or above output_size are not counted (7 of 9)");
+	}
+	rnn_model_free(model);
+	cfg.output_size = 6;
+	rnn_model_create(&model, &cfg);
 	tap_ok(rnn_fit_stream(model, stream, 10, NULL, 0, &opt, &res) == RNN_ERR_CONFIG,
-		   "rnn_fit_stream: output_size other than vocab_size is RNN_ERR_CONFIG");
+		   "rnn_fit_stream: output_size above vocab_size is RNN_ERR_CONFIG");
 	rnn_model_free(model);
 	cfg.output_size = 5;
 	rnn_model_create(&model, &cfg);
