@@ -26,6 +26,10 @@ series are held out and scored as the test horizon would be (the test file
 is not read); validation_fraction 0.07 becomes 0.075 there, so the
 652-hour series keep 48 validation hours as the 700-hour ones do at 0.07.
 --set NAME=VALUE sets a session setting before the training (repeatable).
+test/bench/m4_engine.sh runs the same model on the engine alone (no
+PostgreSQL, no lock) for comparing options; what it chose for seasonal
+models (weight averaging, absolute errors, 30 epochs) and the README's
+figures of one run of each mode are in README.md, "Seasonal data".
 
 Usage: m4.py [--data DIR] [--call 'SQL arguments'] [--quick] [--validate]
              [--set NAME=VALUE]
