@@ -136,7 +136,7 @@ sort_by_length(const RnnDataset *ds, int *idx, int n, RnnLenIdx *tmp)
  */
 static RnnStatus
 run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int count,
-		  RnnLenIdx *tmp, int train, double *loss, double *grad_norm)
+		  RnnLenIdx *tmp, int train, int l1, double *loss, double *grad_norm)
 {
 	const RnnConfig *cfg = &rnn_trainer_model(tr)->cfg;
 	RnnBatch	batch;
@@ -161,7 +161,7 @@ run_batch(RnnTrainer *tr, const RnnDataset *ds, RnnBatchBuf *buf, int *idx, int 
 		if (cfg->head == RNN_HEAD_STEPS)
 			st = rnn_loss_xent_steps(tr, (const int32_t *) buf->labels, loss, NULL);
 		else if (cfg->head == RNN_HEAD_REGRESSION)
-			st = rnn_loss_mse(tr, buf->targets, loss);
+			st = l1 ? rnn_loss_mae(tr, buf->targets, loss) : rnn_loss_mse(tr, buf->targets, loss);
 		else
 			st = rnn_loss_xent(tr, buf->labels, ds->use_weights ? buf->weights : NULL, loss);
 	}
@@ -192,7 +192,7 @@ evaluate(RnnTrainer *tr, const RnnDataset *ds, const RnnFitOptions *opt, RnnBatc
 			opt->on_batch(opt->cb_ctx);
 		for (int i = 0; i < n; i++)
 			idx[i] = first + start + i;
-		st = run_batch(tr, ds, buf, idx, n, tmp, 0, &loss, NULL);
+		st = run_batch(tr, ds, buf, idx, n, tmp, 0, opt && opt->l1_loss, &loss, NULL);
 		if (st != RNN_OK)
 			return st;
 		total += loss * n;
@@ -229,6 +229,32 @@ plan_epoch(const RnnDataset *ds, const RnnFitOptions *opt, RnnRng *rng,
 	return nb;
 }
 
+/*
+ * Weight averaging: avg moves towards the weights after each step.  At
+ * validation the average is swapped into the model (raw weights kept in
+ * scratch) and swapped back after.
+ */
+static void
+average_update(float *avg, const float *w, size_t n, float decay, long step)
+{
+	float		d = (1.0f + step) / (10.0f + step);
+	float		a;
+
+	if (d > decay)
+		d = decay;
+	a = 1.0f - d;
+	for (size_t i = 0; i < n; i++)
+		avg[i] += a * (w[i] - avg[i]);
+}
+
+static void
+swap_weights(float *params, float *other, float *scratch, size_t n)
+{
+	memcpy(scratch, params, sizeof(float) * n);
+	memcpy(params, other, sizeof(float) * n);
+	memcpy(other, scratch, sizeof(float) * n);
+}
+
 RnnStatus
 rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitResult *res)
 {
@@ -239,7 +265,11 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 			   *starts = NULL,
 			   *idx = NULL;
 	RnnLenIdx	   *tmp = NULL;
-	float	   *best = NULL;
+	float	   *best = NULL,
+			   *avg = NULL,
+			   *scratch = NULL;
+	int			averaging = opt->average_decay > 0.0f;
+	long		steps = 0;
 	RnnRng		rng;
 	RnnStatus	st;
 	double		t0 = now_seconds();
@@ -266,13 +296,21 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 	idx = rnn_alloc(sizeof(int) * B);
 	tmp = rnn_alloc(sizeof(RnnLenIdx) * (size_t) (B * 50 > ds->n_train ? B * 50 : ds->n_train));
 	best = rnn_alloc(sizeof(float) * model->n_params);
-	if (!bufmem || !order || !starts || !idx || !tmp || !best)
+	if (averaging)
+	{
+		avg = rnn_alloc(sizeof(float) * model->n_params);
+		scratch = rnn_alloc(sizeof(float) * model->n_params);
+	}
+	if (!bufmem || !order || !starts || !idx || !tmp || !best ||
+		(averaging && (!avg || !scratch)))
 	{
 		st = RNN_ERR_NOMEM;
 		goto done;
 	}
 	rnn_rng_seed(&rng, opt->seed);
 	memcpy(best, model->params, sizeof(float) * model->n_params);
+	if (averaging)
+		memcpy(avg, model->params, sizeof(float) * model->n_params);
 
 	/*
 	 * The starting point competes too (as "epoch 0"): a model that starts
@@ -319,9 +357,12 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 				n = ds->n_train - starts[k] < B ? ds->n_train - starts[k] : B;
 				memcpy(idx, order + starts[k], sizeof(int) * n);
 			}
-			st = run_batch(tr, ds, &buf, idx, n, tmp, 1, &loss, &norm);
+			st = run_batch(tr, ds, &buf, idx, n, tmp, 1, opt->l1_loss, &loss, &norm);
 			if (st != RNN_OK)
 				goto done;
+			if (averaging)
+				average_update(avg, model->params, model->n_params, opt->average_decay,
+							   steps++);
 			sum_loss += loss * n;
 			sum_norm += norm;
 			seen += n;
@@ -331,6 +372,9 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 		rep.train_loss = sum_loss / seen;
 		rep.grad_norm = sum_norm / nb;
 		rep.valid_loss = NAN;
+		/* from here to the end of the epoch the model holds the average */
+		if (averaging)
+			swap_weights(model->params, avg, scratch, model->n_params);
 		if (ds->n_valid > 0)
 		{
 			st = evaluate(tr, ds, opt, &buf, idx, tmp, ds->n_train, ds->n_valid, B, &rep.valid_loss);
@@ -353,6 +397,8 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 			else
 				since_best++;
 		}
+		if (averaging)
+			swap_weights(model->params, avg, scratch, model->n_params);
 		if (res->train_curve)
 			res->train_curve[epoch - 1] = rep.train_loss;
 		if (res->valid_curve)
@@ -371,6 +417,8 @@ rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt, RnnFitR
 
 done:
 	res->seconds = now_seconds() - t0;
+	rnn_free(scratch);
+	rnn_free(avg);
 	rnn_free(best);
 	rnn_free(tmp);
 	rnn_free(idx);

@@ -27,6 +27,28 @@ rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss)
 }
 
 /*
+ * Mean absolute error over B*O values, as torch.nn.L1Loss(reduction='mean')
+ * (gradient sign(diff) / n, 0 at a tie).
+ */
+RnnStatus
+rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss)
+{
+	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
+	double		sum = 0.0;
+	float		scale = 1.0f / (float) n;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		float		diff = tr->outputs[i] - targets[i];
+
+		sum += fabsf(diff);
+		tr->d_outputs[i] = diff > 0.0f ? scale : diff < 0.0f ? -scale : 0.0f;
+	}
+	*loss = sum / (double) n;
+	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
+}
+
+/*
  * Softmax cross-entropy over output_size classes, mean over the batch
  * (weighted: sum(w * loss) / sum(w)), as torch.nn.CrossEntropyLoss.
  * Log-sum-exp is shifted by the row maximum so large logits do not overflow.

@@ -326,6 +326,7 @@ RnnStatus	rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training,
  * MSE averages over B*O values; cross-entropy over B sequences.  weights
  * (B) may be NULL (all 1); the mean is then sum(w*loss)/sum(w). */
 RnnStatus	rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss);
+RnnStatus	rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss);
 RnnStatus	rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights,
 						  double *loss);
 
@@ -437,6 +438,17 @@ typedef struct RnnFitOptions
 	int			length_buckets;	/* 1: group similar lengths into batches */
 	uint64_t	seed;
 	RnnOptimConfig optim;
+	/*
+	 * > 0: validate, keep and return an exponential moving average of the
+	 * weights (Polyak averaging), updated after every optimizer step with
+	 * decay min(average_decay, (1 + t) / (10 + t)) at step t; training itself
+	 * goes on from the raw weights.  One network, an ensemble of the last
+	 * ~1 / (1 - average_decay) steps' weights.  0: the raw weights.
+	 */
+	float		average_decay;
+	/* regression: train and validate on the mean absolute error (the
+	 * forecast of a median) instead of the mean squared error */
+	int			l1_loss;
 	void	   *cb_ctx;
 	/* called between batches (the server checks for interrupts here) */
 	void		(*on_batch) (void *cb_ctx);
@@ -457,7 +469,8 @@ typedef struct RnnFitResult
 
 void		rnn_fit_defaults(RnnFitOptions *opt);
 
-/* Bytes rnn_fit allocates besides the model, for memory limits. */
+/* Bytes rnn_fit allocates besides the model, for memory limits (with
+ * average_decay, two more copies of the parameters). */
 size_t		rnn_fit_memory(const RnnConfig *cfg, int batch_size, int max_steps);
 
 RnnStatus	rnn_fit(RnnModel *model, const RnnDataset *ds, const RnnFitOptions *opt,

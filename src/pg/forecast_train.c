@@ -359,43 +359,92 @@ build_normalization(const FcData *data, const double *q, int horizon)
 	return rnn_jsonb_from_text(b.data);
 }
 
-static int
-cmp_float(const void *a, const void *b)
+/*
+ * Split-conformal widths: for each step h and level l, a quantile of the
+ * absolute validation residuals (z-units) in which every series weighs
+ * alike, whatever its number of validation windows: the smallest residual
+ * r with weight(residuals <= r) >= min(1, l (m + 1) / m) of the total,
+ * m = (sum w)^2 / sum w^2 the effective number of residuals (Kish); with
+ * as many windows in every series, the ceil((n + 1) l)-th smallest of the
+ * n residuals, as unweighted; with too few for a level, the largest.
+ * Pooled by window instead, a table of long and short series gets the
+ * widths of its long ones, which hold more validation windows: on M4
+ * Hourly (20 windows a 960-hour series, 2 a 700-hour one) the 80%
+ * interval then held 59% of the short series' validation hours.
+ */
+typedef struct FcResid
 {
-	float		x = *(const float *) a,
-				y = *(const float *) b;
+	float		r;
+	float		w;
+} FcResid;
+
+static int
+cmp_resid(const void *a, const void *b)
+{
+	float		x = ((const FcResid *) a)->r,
+				y = ((const FcResid *) b)->r;
 
 	return x < y ? -1 : x > y;
 }
 
-/*
- * Split-conformal widths: for each step h and level l, the
- * ceil((n + 1) l)-th smallest absolute validation residual (z-units); with
- * too few residuals for a level, the largest one.
- */
 static double *
-conformal_quantiles(float *resid, int64 n, int horizon)
+conformal_quantiles(const float *resid, int64 n, int horizon, const FcWindows *w)
 {
 	int			nl = FC_N_LEVELS;
 	double	   *q = palloc(sizeof(double) * horizon * nl);
-	float	   *col = palloc(sizeof(float) * n);
+	FcResid    *col = palloc(sizeof(FcResid) * n);
+	float	   *wt = palloc(sizeof(float) * n);
+	int		   *ser = palloc(sizeof(int) * n);
+	int		   *per = palloc0(sizeof(int) * Max(w->data->n_series, 1));
 	double		levels[FC_N_LEVELS];
+	double		sw = 0.0,
+				sw2 = 0.0,
+				m;
 
 	fc_levels(levels);
+	/* residual i is of window fc_windows_sample(w, n, i) (fc_score_windows) */
+	for (int64 i = 0; i < n; i++)
+	{
+		int			start;
+
+		fc_windows_locate(w, fc_windows_sample(w, n, i), &ser[i], &start);
+		per[ser[i]]++;
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		wt[i] = 1.0f / per[ser[i]];
+		sw += wt[i];
+		sw2 += (double) wt[i] * wt[i];
+	}
+	m = sw * sw / sw2;
 
 	for (int h = 0; h < horizon; h++)
 	{
+		double		total = 0.0,
+					cum = 0.0;
+		int64		k = 0;
+
 		for (int64 i = 0; i < n; i++)
-			col[i] = resid[i * horizon + h];
-		qsort(col, n, sizeof(float), cmp_float);
+		{
+			col[i].r = resid[i * horizon + h];
+			col[i].w = wt[i];
+			total += wt[i];
+		}
+		qsort(col, n, sizeof(FcResid), cmp_resid);
+		/* levels ascend: one walk up the sorted residuals serves them all */
 		for (int l = 0; l < nl; l++)
 		{
-			int64		k = (int64) ceil((n + 1) * levels[l]);
+			double		need = Min(1.0, levels[l] * (m + 1) / m) * total * (1 - 1e-9);
 
-			q[h * nl + l] = col[Min(Max(k, 1), n) - 1];
+			while (k < n - 1 && cum + col[k].w < need)
+				cum += col[k++].w;
+			q[h * nl + l] = col[k].r;
 		}
 	}
 	pfree(col);
+	pfree(wt);
+	pfree(ser);
+	pfree(per);
 	return q;
 }
 
@@ -721,7 +770,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				 errmsg("model is too large: hidden_size %d, window_size %d, batch_size %d",
 						hidden, window, batch)));
 	need += sizeof(float) * data.n_points * data.n_channels +
-		sizeof(float) * rnn_param_count(&cfg);
+		sizeof(float) * rnn_param_count(&cfg) * (seasonal ? 3 : 1);	/* + averaging */
 	/* the ridge start: two Gram matrices, a factor and a float product */
 	if (cfg.skip_size > 0)
 		need += (3 * sizeof(double) + sizeof(float)) * (Size) (cfg.skip_size + 1) *
@@ -778,6 +827,25 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		fo.seed = (uint64_t) seed;
 		fo.optim.learning_rate = (float) lr;
 		fo.optim.clip_norm = (float) clip;
+		/*
+		 * A seasonal model (test/bench/run m4 --validate, M4 Hourly, each
+		 * chosen on the last 48 hours of the training file):
+		 * - keeps the moving average of its weights over about the last epoch
+		 *   (decay 1 - 1 / batches an epoch), validated and stored in their
+		 *   place: one network, an ensemble of the last ~1,000 steps' weights;
+		 * - trains on absolute errors (log ratios over the scale), the
+		 *   forecast of a median, as sMAPE and MASE judge it and as the
+		 *   conformal widths (quantiles of absolute residuals) measure it.
+		 * Validation OWA (test/bench/m4_engine.sh, 40 epochs): 0.458 raw
+		 * weights, MSE; 0.439 averaged, MSE; 0.429 averaged, absolute errors.
+		 */
+		if (seasonal)
+		{
+			double		nb = bpe > 0 ? bpe : ceil((double) fd.train.count / batch);
+
+			fo.average_decay = (float) (1.0 - 1.0 / Max(nb, 1.0));
+			fo.l1_loss = 1;
+		}
 		prog.name = name;
 		prog.epochs = epochs;
 		fo.cb_ctx = &prog;
@@ -800,7 +868,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	if (fd.valid.count > 0)
 	{
 		fc_score_windows(model, &fd.valid, FC_VALID_METRIC_WINDOWS, &mv, &resid, &n_resid);
-		q = conformal_quantiles(resid, n_resid, horizon);
+		q = conformal_quantiles(resid, n_resid, horizon, &fd.valid);
 	}
 
 	/* 6. store */

@@ -14,12 +14,25 @@ with 80% and 95% intervals.  In the same run and on the same forecasts:
 
 sMAPE, MASE (in-sample seasonal differences at lag 24) and OWA (against
 Naive2 of this run) are averaged over the series; the published table is
-printed beside them.  Every choice (arguments, early stopping) sees only the
+printed beside them, and the empirical coverage of the 80% and 95%
+intervals (also by series length and by step).  Every choice (arguments,
+early stopping, weight averaging, interval calibration) sees only the
 training file: the test file is read after training, for the scores.
 Training time is the backend's CPU time (utime + stime of its process) and
 the wall-clock time of the call.
 
-Usage: m4.py [--data DIR] [--call 'extra SQL arguments'] [--quick]
+--validate is how choices are made: the last 48 hours of every training
+series are held out and scored as the test horizon would be (the test file
+is not read); validation_fraction 0.07 becomes 0.075 there, so the
+652-hour series keep 48 validation hours as the 700-hour ones do at 0.07.
+--set NAME=VALUE sets a session setting before the training (repeatable).
+test/bench/m4_engine.sh runs the same model on the engine alone (no
+PostgreSQL, no lock) for comparing options; what it chose for seasonal
+models (weight averaging, absolute errors, 30 epochs) and the README's
+figures of one run of each mode are in README.md, "Seasonal data".
+
+Usage: m4.py [--data DIR] [--call 'SQL arguments'] [--quick] [--validate]
+             [--set NAME=VALUE]
 """
 import argparse
 import os
@@ -34,7 +47,8 @@ import m4_metrics as m4  # noqa: E402
 
 CALL = ("cell => 'gru', hidden_size => 128, window_size => 336, horizon => 48, "
         "season_length => 24, normalization => 'level', seasonal => true, "
-        "validation_fraction => 0.07")
+        "linear_skip => false, validation_fraction => 0.07, "
+        "batches_per_epoch => 1000, epochs => 30, patience => 10")
 PUBLISHED = [("ES-RNN (Smyl, M4 winner)", 9.328, 0.893, 0.440),
              ("Doornik (best hourly)", 8.913, 0.801, 0.410),
              ("M4 RNN benchmark", 14.698, 3.048, 1.036),
@@ -88,16 +102,31 @@ def main():
         "RNN_DATA_DIR", os.path.join(here, "..", "..", "..", "shared", "data")), "m4"))
     ap.add_argument("--call", default=CALL, help="arguments of the one rnn.train_forecaster call")
     ap.add_argument("--quick", action="store_true", help="a short training (epochs => 2)")
+    ap.add_argument("--validate", action="store_true",
+                    help="choose on validation: drop the last 48 hours of each training series, "
+                         "train on the rest and score on them (the test file is not read)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting for the session (SET NAME = 'VALUE'), repeatable")
     args = ap.parse_args()
     call = args.call + (", epochs => 2, batches_per_epoch => 200" if args.quick else "")
 
     IDS, train, test = m4.load(args.data)
+    part = "test (48 h)"
+    if args.validate:
+        test = np.stack([x[-m4.H:] for x in train])
+        train = [x[:-m4.H] for x in train]
+        part = "VALIDATION: last 48 h of train"
+        # 652-hour series keep a validation part (48 h) as 700-hour ones do at 0.07
+        call = call.replace("validation_fraction => 0.07", "validation_fraction => 0.075")
     conn = psycopg2.connect("")
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("CREATE EXTENSION IF NOT EXISTS rnn_ext")
     cur.execute("SET client_min_messages = notice")
     cur.execute("SET rnn.blas_threads = 1")
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        cur.execute(f"SET {k} = %s", (v,))
     load(cur, train)
     print(f"M4 Hourly: {len(IDS)} series, {sum(map(len, train))} rows, horizon {m4.H}")
     print(f"call: rnn.train_forecaster('m4_rnn', 'm4', 't', 'v', series_column => 'id', {call})",
@@ -114,7 +143,7 @@ def main():
     rows = [("rnn_ext", pred), ("its linear path alone (epochs => 0)", lpred),
             ("seasonal naive", sn), ("Naive2", n2)]
     print()
-    print(f"{'M4 Hourly, test (48 h)':<38} {'sMAPE':>7} {'MASE':>7} {'OWA':>7}")
+    print(f"{'M4 Hourly, ' + part:<38} {'sMAPE':>7} {'MASE':>7} {'OWA':>7}")
     res = {}
     for label, f in rows:
         s, k = m4.scores(train, test, f)
@@ -131,7 +160,14 @@ def main():
           f"{100 * (1 - res['rnn_ext'] / ref):.1f}% lower")
     for lv, b in bands.items():
         inside = (test >= b[..., 0]) & (test <= b[..., 1])
-        print(f"{int(lv * 100)}% interval: empirical coverage on the test horizon {100 * inside.mean():.1f}%")
+        print(f"{int(lv * 100)}% interval: empirical coverage on the {part.split(':')[0].lower()} "
+              f"horizon {100 * inside.mean():.1f}%")
+        lens = np.array([len(x) for x in train])
+        by_len = ", ".join(f"{(lens == n).sum()} series of {n} h: {100 * inside[lens == n].mean():.1f}%"
+                           for n in sorted(set(lens)))
+        thirds = ", ".join(f"h {a + 1}-{a + 16}: {100 * inside[:, a:a + 16].mean():.1f}%"
+                           for a in (0, 16, 32))
+        print(f"  by series length: {by_len}; by step: {thirds}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@
  *      lengths 3..20 (packed, sorted per batch), GRU, last-step pooling,
  *      cross-entropy.  Validation accuracy must exceed 95%.
  *  (c) determinism: the same seeds give bit-identical parameters.
+ *  (d) weight averaging in rnn_fit (average_decay): the sines of (a) through
+ *      rnn_fit's dataset callbacks; the averaged run learns (validation MSE
+ *      below naive), returns weights other than the raw run's, and they are
+ *      the weights early stopping validated (rnn_evaluate_loss of them is
+ *      its best validation loss).  The same with l1_loss (absolute errors,
+ *      rnn_loss_mae): its validation MAE is below the naive forecast's.
  *
  * RNN_TEST_QUICK=1 (used under valgrind) runs a few steps only and skips the
  * accuracy thresholds.  Output: TAP.
@@ -401,6 +407,156 @@ test_determinism(void)
 	free(p2);
 }
 
+/* ---------------------------------------------------------------------------
+ * (d) weight averaging through rnn_fit
+ */
+typedef struct AvgData
+{
+	const float *v;
+	int			n_train;		/* windows starting 0 .. n_train-1 train */
+	int			val_first;		/* validation windows start here */
+} AvgData;
+
+static int
+avg_length(void *ctx, int e)
+{
+	(void) ctx;
+	(void) e;
+	return WIN;
+}
+
+static RnnStatus
+avg_load(void *ctx, const int *idx, int count, RnnBatchBuf *buf)
+{
+	AvgData    *d = ctx;
+	int			starts[FC_VAL_BATCH];
+
+	for (int b = 0; b < count; b++)
+	{
+		starts[b] = idx[b] < d->n_train ? idx[b] : d->val_first + (idx[b] - d->n_train);
+		buf->lengths[b] = WIN;
+	}
+	fill_windows(buf->x, buf->targets, d->v, starts, count);
+	return RNN_OK;
+}
+
+static RnnModel *
+avg_fit(const AvgData *d, int n_valid, float decay, int l1, RnnFitResult *res)
+{
+	RnnConfig	cfg = {
+		.cell = RNN_CELL_GRU,.num_layers = 1,.input_size = 1,.hidden_size = 16,
+		.output_size = HOR,.head = RNN_HEAD_REGRESSION,.pooling = RNN_POOL_LAST,
+	};
+	RnnModel   *model = NULL;
+	RnnDataset	ds = {0};
+	RnnFitOptions fo;
+
+	if (rnn_model_create(&model, &cfg) != RNN_OK)
+		return NULL;
+	rnn_model_init(model, 11);
+	ds.ctx = (void *) d;
+	ds.n_train = d->n_train;
+	ds.n_valid = n_valid;
+	ds.max_steps = WIN;
+	ds.length = avg_length;
+	ds.load = avg_load;
+	rnn_fit_defaults(&fo);
+	fo.epochs = quick ? 1 : 4;
+	fo.batch_size = FC_BATCH;
+	fo.batches_per_epoch = quick ? 5 : 100;
+	fo.patience = 0;
+	fo.length_buckets = 0;
+	fo.optim.learning_rate = 1e-2f;
+	fo.average_decay = decay;
+	fo.l1_loss = l1;
+	memset(res, 0, sizeof(*res));
+	if (rnn_fit(model, &ds, &fo, res) != RNN_OK)
+	{
+		rnn_model_free(model);
+		return NULL;
+	}
+	return model;
+}
+
+static void
+test_averaging(void)
+{
+	float	   *v = malloc(sizeof(float) * SERIES_LEN);
+	int			split = SERIES_LEN * 3 / 4;
+	AvgData		d;
+	RnnFitResult r_raw,
+				r_avg,
+				r_l1;
+	RnnModel   *raw,
+			   *avg,
+			   *l1;
+	double		naive_mae = 0.0;
+	RnnDataset	ds = {0};
+	double		again = NAN;
+	double		naive = 0.0;
+	int			n_valid = FC_VAL_BATCH * 4;
+
+	make_series(v, SERIES_LEN, 7);
+	d.v = v;
+	d.n_train = split - WIN - HOR + 1;
+	d.val_first = split - WIN;
+	for (int i = 0; i < n_valid; i++)
+	{
+		const float *w = v + d.val_first + i;
+
+		for (int h = 0; h < HOR; h++)
+		{
+			naive += (double) (w[WIN + h] - w[WIN - 1]) * (w[WIN + h] - w[WIN - 1]);
+			naive_mae += fabs((double) w[WIN + h] - w[WIN - 1]);
+		}
+	}
+	naive /= (double) n_valid * HOR;
+	naive_mae /= (double) n_valid * HOR;
+
+	raw = avg_fit(&d, n_valid, 0.0f, 0, &r_raw);
+	avg = avg_fit(&d, n_valid, 0.99f, 0, &r_avg);
+	l1 = avg_fit(&d, n_valid, 0.99f, 1, &r_l1);
+	tap_ok(raw && avg, "averaging: rnn_fit runs with and without average_decay");
+	if (raw && avg)
+	{
+		tap_diag("averaging: validation MSE raw %.5f (best epoch %d), averaged %.5f (best "
+				 "epoch %d), naive %.5f", r_raw.best_valid_loss, r_raw.best_epoch,
+				 r_avg.best_valid_loss, r_avg.best_epoch, naive);
+		if (quick)
+			tap_ok(1, "averaging: averaged weights beat naive # SKIP quick mode");
+		else
+			tap_ok(r_avg.best_epoch > 0 && r_avg.best_valid_loss < 0.5 * naive,
+				   "averaging: averaged weights learn (validation MSE %.5f < half of naive %.5f)",
+				   r_avg.best_valid_loss, naive);
+		tap_ok(memcmp(raw->params, avg->params, sizeof(float) * raw->n_params) != 0,
+			   "averaging: the averaged weights are not the raw weights");
+		ds.ctx = &d;
+		ds.n_train = d.n_train;
+		ds.n_valid = n_valid;
+		ds.max_steps = WIN;
+		ds.length = avg_length;
+		ds.load = avg_load;
+		if (rnn_evaluate_loss(avg, &ds, d.n_train, n_valid, FC_BATCH, &again) != RNN_OK)
+			again = NAN;
+		tap_ok(fabs(again - r_avg.best_valid_loss) <= 1e-9 * r_avg.best_valid_loss,
+			   "averaging: the returned weights are the validated average (loss %.8f = %.8f)",
+			   again, r_avg.best_valid_loss);
+	}
+	if (quick)
+		tap_ok(l1 != NULL, "l1_loss: averaged MAE training learns # SKIP quick mode");
+	else
+		tap_ok(l1 && r_l1.best_epoch > 0 && r_l1.best_valid_loss < 0.5 * naive_mae,
+			   "l1_loss: averaged MAE training learns (validation MAE %.5f < half of naive %.5f)",
+			   r_l1.best_valid_loss, naive_mae);
+	if (l1)
+		rnn_model_free(l1);
+	if (raw)
+		rnn_model_free(raw);
+	if (avg)
+		rnn_model_free(avg);
+	free(v);
+}
+
 int
 main(void)
 {
@@ -410,5 +566,6 @@ main(void)
 	test_forecast();
 	test_classifier();
 	test_determinism();
+	test_averaging();
 	return tap_done();
 }
