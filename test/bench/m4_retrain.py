@@ -48,7 +48,7 @@ import m4_metrics as m4  # noqa: E402
 CALL = ("cell => 'gru', hidden_size => 128, window_size => 336, horizon => 48, "
         "season_length => 24, normalization => 'level', seasonal => true, "
         "linear_skip => false, validation_fraction => 0.07, "
-        "batches_per_epoch => 1000, epochs => 40, patience => 10")
+        "batches_per_epoch => 1000, epochs => 30, patience => 10")
 WEEK = 168
 LEVELS = (0.8, 0.9, 0.95, 0.99, 0.995, 0.999)
 
