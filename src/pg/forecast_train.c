@@ -360,6 +360,53 @@ build_normalization(const FcData *data, const double *q, int horizon)
 }
 
 /*
+ * future_columns (fut, n) follow spec's feature columns as channels of the
+ * data, counted in spec->n_future; a name that is already the value, time,
+ * series or a feature column, or is given twice, is an error.
+ */
+static void
+add_future_columns(FcSpec *spec, char **fut, int n)
+{
+	int			n_regular = spec->n_features;
+	char	  **all;
+
+	check_int_range("number of future_columns", n, 0, 1000);
+	for (int i = 0; i < n; i++)
+	{
+		const char *clash = NULL;
+
+		for (int j = 0; j < n_regular; j++)
+			if (strcmp(fut[i], spec->feature_columns[j]) == 0)
+				clash = "feature_columns";
+		for (int j = 0; j < i; j++)
+			if (strcmp(fut[i], fut[j]) == 0)
+				clash = "future_columns twice";
+		if (strcmp(fut[i], spec->value_column) == 0)
+			clash = "value_column";
+		if (strcmp(fut[i], spec->time_column) == 0)
+			clash = "time_column";
+		if (spec->series_column && strcmp(fut[i], spec->series_column) == 0)
+			clash = "series_column";
+		if (clash)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("future column \"%.64s\" is also given as %s", fut[i], clash),
+					 errdetail("A future column is a covariate whose values for the forecast "
+							   "steps are known; it is read once, as a future column.")));
+	}
+	if (n == 0)
+		return;
+	all = palloc(sizeof(char *) * (n_regular + n));
+	for (int j = 0; j < n_regular; j++)
+		all[j] = spec->feature_columns[j];
+	for (int j = 0; j < n; j++)
+		all[n_regular + j] = fut[j];
+	spec->feature_columns = all;
+	spec->n_features = n_regular + n;
+	spec->n_future = n;
+}
+
+/*
  * Split-conformal widths: for each step h and level l, a quantile of the
  * absolute validation residuals (z-units) in which every series weighs
  * alike, whatever its number of validation windows: the smallest residual
@@ -587,42 +634,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		char	  **fut = text_array_to_cstrings(PG_GETARG_ARRAYTYPE_P(28), &n,
 												 "future_columns");
 
-		check_int_range("number of future_columns", n, 0, 1000);
-		for (int i = 0; i < n; i++)
-		{
-			const char *clash = NULL;
-
-			for (int j = 0; j < n_regular; j++)
-				if (strcmp(fut[i], spec.feature_columns[j]) == 0)
-					clash = "feature_columns";
-			for (int j = 0; j < i; j++)
-				if (strcmp(fut[i], fut[j]) == 0)
-					clash = "future_columns twice";
-			if (strcmp(fut[i], spec.value_column) == 0)
-				clash = "value_column";
-			if (strcmp(fut[i], spec.time_column) == 0)
-				clash = "time_column";
-			if (spec.series_column && strcmp(fut[i], spec.series_column) == 0)
-				clash = "series_column";
-			if (clash)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("future column \"%.64s\" is also given as %s", fut[i], clash),
-						 errdetail("A future column is a covariate whose values for the forecast "
-								   "steps are known; it is read once, as a future column.")));
-		}
-		if (n > 0)
-		{
-			char	  **all = palloc(sizeof(char *) * (n_regular + n));
-
-			for (int j = 0; j < n_regular; j++)
-				all[j] = spec.feature_columns[j];
-			for (int j = 0; j < n; j++)
-				all[n_regular + j] = fut[j];
-			spec.feature_columns = all;
-			spec.n_features = n_regular + n;
-			spec.n_future = n;
-		}
+		add_future_columns(&spec, fut, n);
 	}
 
 	rnn_parse_cell(cell_name);
