@@ -420,20 +420,6 @@ example_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
 	ex->label[ex->texts.n - 1] = cls;
 }
 
-/* A row of the pretraining relation: its text, unless NULL or without tokens. */
-static void
-unlabelled_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
-{
-	Examples   *ex = ctx;
-	bool		isnull;
-	Datum		td = SPI_getbinval(tup, desc, 1, &isnull);
-
-	if (isnull)
-		ex->unlab.skipped_null++;
-	else
-		rnn_texts_add(&ex->unlab, td, ex->mode, ex->relname, data_cxt);
-}
-
 /* 1-2: the class list, then (text, label) rows, in one snapshot (read-only);
  * texts without a label and those of pretrain_relation go to ex->unlab. */
 static void
@@ -442,7 +428,6 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 	AttrNumber	label_att;
 	Oid			label_type;
 	StringInfoData sql;
-
 	char	   *pre_relname = NULL;
 
 	rnn_text_column_require_text(a->relid, relname, a->text_column);
@@ -476,12 +461,8 @@ read_examples(const TrainArgs *a, const char *relname, MemoryContext data_cxt, E
 		int64		null_before = ex->unlab.skipped_null,
 					empty_before = ex->unlab.skipped_empty;
 
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "SELECT %s::pg_catalog.text FROM %s",
-						 quote_identifier(a->pretrain_text_column), pre_relname);
-		ex->relname = pre_relname;
-		rnn_text_scan(sql.data, unlabelled_row, ex, data_cxt);
-		ex->relname = relname;
+		rnn_texts_read_column(&ex->unlab, pre_relname, a->pretrain_text_column, ex->mode,
+							  data_cxt);
 		if (ex->unlab.n == before)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -136,45 +136,15 @@ parse_args(FunctionCallInfo fcinfo, LmArgs *a)
 /* ---------------------------------------------------------------------------
  * 1. Reading
  */
-typedef struct LmReader
-{
-	RnnTexts	texts;
-	RnnTokMode	mode;
-	const char *relname;
-} LmReader;
-
-static void
-text_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
-{
-	LmReader   *rd = ctx;
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
-
-	if (isnull)
-		rd->texts.skipped_null++;
-	else
-		rnn_texts_add(&rd->texts, d, rd->mode, rd->relname, data_cxt);
-}
-
 static void
 read_texts(const LmArgs *a, const char *relname, MemoryContext data_cxt, RnnTexts *texts)
 {
-	LmReader	rd;
-	StringInfoData sql;
-
 	rnn_text_column_require_text(a->relid, relname, a->text_column);
-	memset(&rd, 0, sizeof(rd));
-	rd.mode = a->mode;
-	rd.relname = relname;
-	rnn_texts_init(&rd.texts);
+	rnn_texts_init(texts);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::pg_catalog.text FROM %s",
-					 quote_identifier(a->text_column), relname);
-	rnn_text_scan(sql.data, text_row, &rd, data_cxt);
+	rnn_texts_read_column(texts, relname, a->text_column, a->mode, data_cxt);
 	SPI_finish();
-	*texts = rd.texts;
 
 	if (texts->skipped_null > 0 || texts->skipped_empty > 0)
 		ereport(NOTICE,

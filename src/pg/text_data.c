@@ -179,6 +179,40 @@ rnn_text_scan(const char *query, RnnTextRowFn row_fn, void *ctx, MemoryContext d
 	SPI_cursor_close(portal);
 }
 
+/* rnn_texts_read_column's row callback: the one column is a text */
+typedef struct ColumnReader
+{
+	RnnTexts   *texts;
+	RnnTokMode	mode;
+	const char *relname;
+} ColumnReader;
+
+static void
+column_text_row(void *ctx, HeapTuple tup, TupleDesc desc, MemoryContext data_cxt)
+{
+	ColumnReader *rd = ctx;
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
+
+	if (isnull)
+		rd->texts->skipped_null++;
+	else
+		rnn_texts_add(rd->texts, d, rd->mode, rd->relname, data_cxt);
+}
+
+void
+rnn_texts_read_column(RnnTexts *texts, const char *relname, const char *column,
+					  RnnTokMode mode, MemoryContext data_cxt)
+{
+	ColumnReader rd = {texts, mode, relname};
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::pg_catalog.text FROM %s", quote_identifier(column), relname);
+	rnn_text_scan(sql.data, column_text_row, &rd, data_cxt);
+	pfree(sql.data);
+}
+
 /* ---------------------------------------------------------------------------
  * Vocabulary and token ids
  */

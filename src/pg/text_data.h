@@ -122,6 +122,14 @@ typedef void (*RnnTextRowFn) (void *ctx, HeapTuple tup, TupleDesc desc,
 void		rnn_text_scan(const char *query, RnnTextRowFn row_fn, void *ctx,
 						  MemoryContext data_cxt);
 
+/*
+ * Append every text of column of relname (a quoted name) to texts with
+ * rnn_texts_add, counting NULLs in texts->skipped_null; through
+ * rnn_text_scan, so the caller is connected to SPI.
+ */
+void		rnn_texts_read_column(RnnTexts *texts, const char *relname, const char *column,
+								  RnnTokMode mode, MemoryContext data_cxt);
+
 /* Vocabulary of texts order[0..count) (min_count, max_size as tokenizer.h). */
 RnnVocab   *rnn_texts_vocab(const RnnTexts *texts, const int *order, int count,
 							RnnTokMode mode, int min_count, int max_size);
