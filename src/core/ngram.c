@@ -973,7 +973,7 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 		sub[j] = (int) ((int64_t) j * d->n / m);
 		suby[j] = d->label[sub[j]];
 	}
-	for (int a = 0; a < N_ALPHAS; a++)
+	for (int a = 0; a < N_ALPHAS && (opt->fits == 0 || (opt->fits & RNN_NGRAM_FITS_NAIVE_BAYES)); a++)
 	{
 		double		s[2] = {1, 1},
 					loss,
@@ -1000,15 +1000,10 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 			res->oof_accuracy = acc;
 		}
 	}
-	if (!isfinite(best_loss))
-	{
-		st = RNN_ERR_NONFINITE;
-		goto done;
-	}
 	res->alpha = best_alpha;
 	res->scale[0] = best_s[0];
 	res->scale[1] = opt->order >= 2 ? best_s[1] : 0;
-	res->oof_log_loss = best_loss;
+	res->oof_log_loss = best_loss;	/* infinite when naive Bayes did not compete */
 	res->nb_oof_log_loss = best_loss;
 	res->fit = RNN_NGRAM_FIT_NAIVE_BAYES;
 
@@ -1031,7 +1026,7 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 			st = RNN_ERR_NOMEM;
 			goto done;
 		}
-		for (int ci = 0; ci < N_SVM_CS; ci++)
+		for (int ci = 0; ci < N_SVM_CS && (opt->fits == 0 || (opt->fits & RNN_NGRAM_FITS_NBSVM)); ci++)
 		{
 			double		s[2] = {1, 0},
 						loss,
@@ -1081,6 +1076,11 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 		}
 	}
 
+	if (!isfinite(res->oof_log_loss))
+	{
+		st = RNN_ERR_NONFINITE;
+		goto done;
+	}
 	ng->weights = rnn_alloc(sizeof(float) * rows * C);
 	if (ng->weights == NULL)
 	{

@@ -84,11 +84,15 @@ typedef struct RnnNgramData
 	int			n_classes;
 } RnnNgramData;
 
+#define RNN_NGRAM_FITS_NAIVE_BAYES 1
+#define RNN_NGRAM_FITS_NBSVM 2
+
 typedef struct RnnNgramFitOptions
 {
 	int			order;			/* 1 or 2 */
 	int			folds;			/* out-of-fold scores: 2 .. 20 */
 	uint64_t	seed;			/* fold assignment */
+	int			fits;			/* RNN_NGRAM_FITS_* that compete; 0: all */
 	void	   *cb_ctx;
 	void		(*on_progress) (void *cb_ctx);	/* every few thousand texts */
 } RnnNgramFitOptions;

@@ -1159,10 +1159,18 @@ metrics_json(const Metrics *m_train, const Metrics *m_valid, const ClfData *d,
 		appendStringInfo(&js, ", \"pretrained_words\": %d", ng->pretrained_words);
 	if (ng->ngram)
 	{
-		appendStringInfo(&js, ", \"ngram\": {\"order\": %d, \"bigrams\": %zu, \"alpha\": %g, "
-						 "\"scale\": [%.6g, %.6g], \"out_of_fold_accuracy\": ",
-						 ng->ngram->order, ng->ngram->n_bigrams, ng->fit.alpha,
-						 ng->fit.scale[0], ng->fit.scale[1]);
+		appendStringInfo(&js, ", \"ngram\": {\"order\": %d, \"bigrams\": %zu, \"fit\": \"%s\", "
+						 "\"alpha\": %g, \"scale\": [%.6g, %.6g], ",
+						 ng->ngram->order, ng->ngram->n_bigrams,
+						 ng->fit.fit == RNN_NGRAM_FIT_NBSVM ? "nbsvm" : "naive_bayes",
+						 ng->fit.alpha, ng->fit.scale[0], ng->fit.scale[1]);
+		if (ng->fit.fit == RNN_NGRAM_FIT_NBSVM)
+			appendStringInfo(&js, "\"svm_c\": %g, ", ng->fit.svm_c);
+		appendStringInfoString(&js, "\"out_of_fold_log_loss\": ");
+		rnn_json_append_number(&js, ng->fit.oof_log_loss);
+		appendStringInfoString(&js, ", \"naive_bayes_out_of_fold_log_loss\": ");
+		rnn_json_append_number(&js, ng->fit.nb_oof_log_loss);
+		appendStringInfoString(&js, ", \"out_of_fold_accuracy\": ");
 		rnn_json_append_number(&js, ng->fit.oof_accuracy);
 		appendStringInfoString(&js, ", \"validation_accuracy\": ");
 		rnn_json_append_number(&js, ng->validation_accuracy);
