@@ -46,6 +46,9 @@ SELECT rnn.sentiment('neg_bigrams', 'the film was good') > 0.5 AS good,
 SELECT hyperparams->'ngram_order' AS ngram_order,
        metrics->'ngram'->'order' AS order,
        (metrics->'ngram'->>'bigrams')::int BETWEEN 20 AND 200 AS bigrams_ok,
+       metrics->'ngram'->>'fit' IN ('naive_bayes', 'nbsvm') AS fit_named,
+       (metrics->'ngram'->>'out_of_fold_log_loss')::float8 <=
+       (metrics->'ngram'->>'naive_bayes_out_of_fold_log_loss')::float8 AS not_worse_than_naive_bayes,
        (metrics->'ngram'->>'alpha')::float8 > 0 AS alpha_ok,
        (metrics->'ngram'->'scale'->>1)::float8 > 0 AS bigram_scale_ok,
        (metrics->'ngram'->>'out_of_fold_accuracy')::float8 > 0.8 AS out_of_fold_ok,
@@ -68,7 +71,8 @@ SELECT version FROM rnn.train_classifier('neg_net', 'negations', 'body', 'positi
        early_stopping => 'accuracy', seed => 2);
 RESET client_min_messages;
 SELECT (metrics->'validation'->>'accuracy')::float8 >=
-       (metrics->'ngram'->>'validation_accuracy')::float8 AS not_worse_than_ngram_path
+       (metrics->'ngram'->>'validation_accuracy')::float8 AS not_worse_than_ngram_path,
+       coalesce((metrics->'ngram'->>'network_share')::float8 BETWEEN 0 AND 1, true) AS share_ok
   FROM rnn.models WHERE name = 'neg_net';
 SELECT avg(((rnn.sentiment('neg_net', body) > 0.5) = positive)::int) > 0.8 AS accuracy_ok,
        rnn.classify('neg_net', 'this movie is not dull') AS not_dull,

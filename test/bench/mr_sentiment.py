@@ -78,6 +78,7 @@ CANDIDATES = {
     "bigru-max-lr05": dict(DEFAULT, learning_rate=0.0005),
     "bigru-max-l2": dict(DEFAULT, weight_decay=0.0001),
     "bigru-max-64": dict(DEFAULT, embedding_dim=64, hidden_size=64),
+    "bigru-max-wd25-lr05": dict(DEFAULT, word_dropout=0.25, learning_rate=0.0005),
 }
 
 
@@ -134,6 +135,13 @@ def train(cur, name, k, params, seed, ids=None):
     return cur.fetchone()
 
 
+def path_info(cur, name):
+    """(validation accuracy of the n-gram path alone, its fit) of a stored model."""
+    cur.execute("SELECT (metrics->'ngram'->>'validation_accuracy')::float8, metrics->'ngram'->>'fit'"
+                " FROM rnn.models WHERE name = %s ORDER BY version DESC LIMIT 1", (name,))
+    return cur.fetchone() or (None, None)
+
+
 def test_accuracy(cur, names, k):
     score = " + ".join("rnn.sentiment(%s, body)" for _ in names)
     cur.execute("SELECT 100.0 * avg((((%s) / %d > 0.5) = positive)::int) FROM mr WHERE fold = %%s"
@@ -178,6 +186,8 @@ def main():
     ap.add_argument("--train-size", type=int, default=0,
                     help="train on this many sentences sampled from the training folds")
     ap.add_argument("--select", action="store_true")
+    ap.add_argument("--inner", action="store_true",
+                    help="compare settings on held-out parts of the training folds (never a test fold)")
     ap.add_argument("--pretrain", action="store_true",
                     help="pretrain on the training folds' texts (labels ignored)")
     ap.add_argument("--only", help="with --select: comma-separated candidate names")
@@ -196,6 +206,41 @@ def main():
     rows, fold = load(cur, a.data)
     print("MR: %d snippets (%d positive), 10 folds, running %d" %
           (len(rows), sum(p for _, p in rows), a.folds))
+
+    if a.inner:
+        # Each fold's training folds: a seeded 10% is held out ("inner test"),
+        # the rest trains (with its own 10% validation part for early
+        # stopping).  The test fold is never read.
+        names = (a.only.split(",") if a.only else list(CANDIDATES)) + ["path-alone"]
+        acc = {c: [] for c in names}
+        secs = {c: [] for c in names}
+        print("\nsettings on held-out 10%% of each fold's training folds, %d folds" % a.folds)
+        for k in range(a.folds):
+            ids = train_ids(fold, k, a.train_size) if a.train_size else train_ids(fold, k, 0)
+            rng = random.Random(7000 + k)
+            held = set(rng.sample(ids, len(ids) // 10))
+            fit_ids = [i for i in ids if i not in held]
+            cur.execute("DROP TABLE IF EXISTS mr_inner")
+            cur.execute("CREATE TABLE mr_inner AS SELECT body, positive FROM mr WHERE id = ANY(%s)",
+                        (sorted(held),))
+            line = []
+            for c in names:
+                params = dict(CANDIDATES.get(c.replace("-noshare", ""), DEFAULT))
+                cur.execute("SET rnn_tmp.share = %s", ("off" if c.endswith("-noshare") else "on",))
+                if c == "path-alone":
+                    params.update(epochs=1, learning_rate=1e-9)
+                va, ep, best, sec, v = train(cur, "mr_inner_m", k, params, seed=1, ids=fit_ids)
+                cur.execute("SELECT 100.0 * avg(((rnn.sentiment('mr_inner_m', body) > 0.5) = positive)::int)"
+                            " FROM mr_inner")
+                acc[c].append(float(cur.fetchone()[0]))
+                secs[c].append(sec)
+                line.append("%s %.2f (val %.2f, ep %d/%d)" % (c, acc[c][-1], 100 * va, best, ep))
+            print("fold %d: %s" % (k, "  ".join(line)), flush=True)
+        for c in names:
+            print("  %-20s %.2f +- %.2f  (%.0fs a model)" % (c, statistics.mean(acc[c]),
+                  statistics.stdev(acc[c]) if len(acc[c]) > 1 else 0, statistics.mean(secs[c])))
+        cur.execute("SELECT rnn.drop_model('mr_inner_m')")
+        return
 
     if a.select:
         print("\nsettings on fold 0's validation part (10%% of its training folds), %d seeds" % a.seeds)
@@ -222,6 +267,7 @@ def main():
                                            ", pretrained on the training folds' texts"
                                            if a.pretrain else ""))
     rnn_acc, path_acc, mnb_acc, svm_acc, train_sec = [], [], [], [], []
+    valid_acc, path_valid_acc = [], []
     t_start = time.time()
     for k in range(a.folds):
         ids = train_ids(fold, k, a.train_size) if a.train_size else None
@@ -239,6 +285,11 @@ def main():
             va, ep, best, sec, v = train(cur, name, k, fold_params, seed=1 + s, ids=ids)
             train_sec.append(sec)
             names.append(name)
+            if s == 0:
+                pva, pfit = path_info(cur, name)
+                if pva is not None:
+                    valid_acc.append(100 * va)
+                    path_valid_acc.append(100 * pva)
         acc = test_accuracy(cur, names, k)
         train(cur, "mr_path", k, dict(params, epochs=1, learning_rate=1e-9, pretrain_epochs=0),
               seed=1, ids=ids)
@@ -255,9 +306,10 @@ def main():
         path_acc.append(path)
         mnb_acc.append(nb)
         svm_acc.append(svm)
-        print("fold %d: rnn_ext %.2f (validation %.2f, best epoch %d/%d, vocabulary %d, %.0fs)  "
+        print("fold %d: rnn_ext %.2f (validation %.2f, path alone %s, best epoch %d/%d, vocabulary %d, %.0fs)  "
               "n-gram path alone %.2f  MNB %.2f  NBSVM %.2f"
-              % (k, acc, 100 * va, best, ep, v, sec, path, nb, svm), flush=True)
+              % (k, acc, 100 * va, "%.2f %s" % (path_valid_acc[-1], pfit) if path_valid_acc else "-",
+                 best, ep, v, sec, path, nb, svm), flush=True)
 
     def summary(v):
         return "%.2f" % statistics.mean(v) + (" +- %.2f" % statistics.stdev(v) if len(v) > 1 else "")
@@ -265,6 +317,9 @@ def main():
     print("\nMR accuracy (%%), mean over %d fold%s:" % (a.folds, "s" if a.folds > 1 else ""))
     print("  %-34s %s" % ("rnn_ext %s x%d (this run)" % (a.config, a.seeds), summary(rnn_acc)))
     print("  %-34s %s" % ("rnn_ext n-gram path alone", summary(path_acc)))
+    if path_valid_acc:
+        print("  validation parts (10%% of each fold's training folds): rnn_ext %s, n-gram path alone %s"
+              % (summary(valid_acc), summary(path_valid_acc)))
     print("  %-34s %s" % ("MNB uni+bigrams (this run)", summary(mnb_acc)))
     print("  %-34s %s" % ("NBSVM uni+bigrams (this run)", summary(svm_acc)))
     for label, v in PUBLISHED:

@@ -173,11 +173,12 @@ def main():
         va, ep, best, sec = train(cur, name, params, seed=1 + s)
         names.append(name)
         secs.append(sec)
-        cur.execute("SELECT metrics->'pretraining' FROM rnn.models WHERE name = %s"
+        cur.execute("SELECT metrics->'pretraining', metrics->'ngram' FROM rnn.models WHERE name = %s"
                     " ORDER BY version DESC LIMIT 1", (name,))
-        pre = cur.fetchone()[0]
-        print("  seed %d: validation %.2f, best epoch %d/%d, %.0fs%s" %
-              (1 + s, 100 * va, best, ep, sec,
+        pre, ngram = cur.fetchone()
+        print("  seed %d: validation %.2f (n-gram path alone %s), best epoch %d/%d, %.0fs%s" %
+              (1 + s, 100 * va, "-" if ngram is None else "%.2f, %s" % (
+                  100 * ngram["validation_accuracy"], ngram.get("fit", "naive_bayes")), best, ep, sec,
                "" if pre is None else "; pretraining %d/%d epochs, %.0fs of it, held-out %.3f nats/token"
                % (pre["best_epoch"], pre["epochs"], pre["seconds"], pre["validation_loss"] or float("nan"))),
               flush=True)
