@@ -79,6 +79,19 @@ SELECT avg(((rnn.sentiment('neg_net', body) > 0.5) = positive)::int) > 0.8 AS ac
        (SELECT round(sum(probability)::numeric, 6) FROM rnn.class_probs('neg_net', 'not fun')) AS probs_sum
   FROM negations;
 
+-- With early stopping on the validation loss (the default), the network's
+-- share of the logits is fitted on validation and kept only when its gain
+-- over the path is more than two standard errors.
+SET client_min_messages = warning;
+SELECT version FROM rnn.train_classifier('neg_share', 'negations', 'body', 'positive',
+       embedding_dim => 8, hidden_size => 8, epochs => 4, learning_rate => 0.01, seed => 2);
+RESET client_min_messages;
+SELECT NOT (metrics->'ngram' ? 'network_share') OR
+       ((metrics->'ngram'->>'network_share')::float8 BETWEEN 0 AND 1 AND
+        ((metrics->'ngram'->>'network_share')::float8 = 0 OR
+         (metrics->'ngram'->>'network_gain_z')::float8 > 2)) AS share_rule
+  FROM rnn.models WHERE name = 'neg_share';
+
 -- ngram_order => 0: the network alone, its blob alone.
 SET client_min_messages = warning;
 SELECT version FROM rnn.train_classifier('neg_plain', 'negations', 'body', 'positive',
@@ -178,5 +191,5 @@ SELECT rnn.weights_info(rnn.untrained_weights('{}') ||
 SELECT count(*) - :models_before AS models_added FROM rnn.models;
 
 SELECT rnn.drop_model(name) FROM (VALUES ('neg_bigrams'), ('neg_unigrams'), ('neg_net'),
-       ('neg_plain'), ('moods3'), ('neg_copy'), ('neg_stream')) v(name);
+       ('neg_share'), ('neg_plain'), ('moods3'), ('neg_copy'), ('neg_stream')) v(name);
 DROP TABLE negations, moods, neg_messages, no_labels;

@@ -653,7 +653,7 @@ svm_free(SvmWork *sw)
  */
 static void
 nbsvm_problem(FitWork *w, SvmWork *sw, size_t rows, int k, int pos, double penalty,
-			  uint64_t seed, double *u, double *b)
+			  uint64_t seed, const RnnNgramFitOptions *opt, double *u, double *b)
 {
 	const RnnNgramData *d = w->d;
 	const int	C = d->n_classes;
@@ -727,6 +727,8 @@ nbsvm_problem(FitWork *w, SvmWork *sw, size_t rows, int k, int pos, double penal
 	{
 		double		max_pg = 0;
 
+		if (opt->on_progress)
+			opt->on_progress(opt->cb_ctx);
 		rnn_rng_shuffle(&rng, sw->perm, m);
 		for (int t = 0; t < m; t++)
 		{
@@ -1045,8 +1047,8 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 					opt->on_progress(opt->cb_ctx);
 				for (int p = 0; p < P; p++)
 					nbsvm_problem(&w, &sw, rows, k, C == 2 ? 1 : p, svm_cs[ci],
-								  opt->seed + 7919 * (uint64_t) (k + 1) + p, svm_u + (size_t) p * rows,
-								  &svm_b[p]);
+								  opt->seed + 7919 * (uint64_t) (k + 1) + p, opt,
+								  svm_u + (size_t) p * rows, &svm_b[p]);
 				nbsvm_scores(&w, svm_u, svm_b, rows, k, sb, svm_z);
 			}
 			for (int j = 0; j < m; j++)
@@ -1070,7 +1072,7 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 					opt->on_progress(opt->cb_ctx);
 				for (int p = 0; p < P; p++)
 					nbsvm_problem(&w, &sw, rows, K, C == 2 ? 1 : p, svm_cs[ci],
-								  opt->seed + p, best_u + (size_t) p * rows, &best_svm_b[p]);
+								  opt->seed + p, opt, best_u + (size_t) p * rows, &best_svm_b[p]);
 			}
 			rnn_free(sb);
 		}
