@@ -57,7 +57,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -1473,13 +1472,8 @@ rnn_train_classifier(PG_FUNCTION_ARGS)
 	ngr.validation_accuracy = start_accuracy;
 	ngr.network_share = -1;
 	if (ngr.ngram && d.n_valid > 0 && fr.best_epoch > 0 && !a.stop_on_accuracy)
-	{
-		const char *tmp = GetConfigOption("rnn_tmp.share", true, false);
-
-		if (tmp == NULL || strcmp(tmp, "off") != 0)
-			ngr.network_share = fit_network_share(model, &d, &pred, ngr.fit.bias,
-												  &ngr.network_gain_z);
-	}
+		ngr.network_share = fit_network_share(model, &d, &pred, ngr.fit.bias,
+											  &ngr.network_gain_z);
 
 	/* 6. metrics with the best epoch's weights and the stored n-gram path
 	 * (not the out-of-fold one the network trained beside), stored */

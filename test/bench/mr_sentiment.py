@@ -20,7 +20,7 @@ rnn_ext's own n-gram path alone (the stored model at its start: one epoch at
 learning rate 1e-9 leaves the network reading nothing).
 
 Usage: mr_sentiment.py [--data DIR] [--folds N] [--quick] [--seeds K]
-                       [--train-size N] [--select] [--threads N]
+                       [--train-size N] [--select] [--inner] [--only A,B] [--threads N]
   --folds N       run the first N of the 10 folds (default 10)
   --quick         2 folds, at most 6 epochs: a smoke run of a few minutes
   --seeds K       average rnn.sentiment of K models trained with different
@@ -28,6 +28,11 @@ Usage: mr_sentiment.py [--data DIR] [--folds N] [--quick] [--seeds K]
   --train-size N  train every method on N sentences sampled (seeded) from
                   the nine training folds, test on the fold as before
   --select        compare a few settings on the validation part of fold 0 only
+  --inner         compare settings (--only, and the n-gram path alone) on a
+                  seeded 10% held out of each fold's training folds, the
+                  model trained on the rest: a test of settings that never
+                  reads a test fold nor the validation part early stopping
+                  and the network share were chosen on
   --pretrain      language-model pretraining (train_classifier's pretrain_*)
                   on the training folds' texts, their labels ignored: with
                   --train-size, the training-fold sentences not sampled are
@@ -225,8 +230,7 @@ def main():
                         (sorted(held),))
             line = []
             for c in names:
-                params = dict(CANDIDATES.get(c.replace("-noshare", ""), DEFAULT))
-                cur.execute("SET rnn_tmp.share = %s", ("off" if c.endswith("-noshare") else "on",))
+                params = dict(CANDIDATES.get(c, DEFAULT))
                 if c == "path-alone":
                     params.update(epochs=1, learning_rate=1e-9)
                 va, ep, best, sec, v = train(cur, "mr_inner_m", k, params, seed=1, ids=fit_ids)
