@@ -270,7 +270,7 @@ def main():
                                            if a.train_size else "",
                                            ", pretrained on the training folds' texts"
                                            if a.pretrain else ""))
-    rnn_acc, path_acc, mnb_acc, svm_acc, train_sec = [], [], [], [], []
+    rnn_acc, path_acc, mnb_acc, svm_acc, train_sec, train_cpu = [], [], [], [], [], []
     valid_acc, path_valid_acc = [], []
     t_start = time.time()
     for k in range(a.folds):
@@ -286,7 +286,9 @@ def main():
             fold_params["pretrain_epochs"] = 3
         for s in range(a.seeds):
             name = "mr_fold%d_s%d" % (k, s)
+            cpu0 = backend_cpu(cur)
             va, ep, best, sec, v = train(cur, name, k, fold_params, seed=1 + s, ids=ids)
+            train_cpu.append(backend_cpu(cur) - cpu0)
             train_sec.append(sec)
             names.append(name)
             if s == 0:
@@ -330,6 +332,8 @@ def main():
         print("  %-34s %.1f  (published, 10-fold)" % (label, v))
     print("training time per model: %.0fs mean; whole run %.0fs" %
           (statistics.mean(train_sec), time.time() - t_start))
+    print("backend CPU per train_classifier call (reading, n-gram fit, training, metrics): %.1fs mean"
+          % statistics.mean(train_cpu))
 
     # scoring speed, side by side: the same network without the n-gram path
     train(cur, "mr_plain", 0, dict(params, ngram_order=0, pretrain_epochs=0), seed=1,
