@@ -7,44 +7,61 @@
 
 #include "network.h"
 
-/* MSE, mean over B*O values, as torch.nn.MSELoss(reduction='mean'). */
+/*
+ * A NaN target is masked: no loss, no gradient, and the mean is over the
+ * other values (a forecaster's target that missing => 'interpolate' filled
+ * is not an observation).  n counts the unmasked values; all masked: loss 0.
+ */
+static size_t
+count_targets(const float *targets, size_t n)
+{
+	size_t		counted = 0;
+
+	for (size_t i = 0; i < n; i++)
+		counted += !isnan(targets[i]);
+	return counted;
+}
+
+/* MSE, mean over the B*O values, as torch.nn.MSELoss(reduction='mean'). */
 RnnStatus
 rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss)
 {
 	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
+	size_t		counted = count_targets(targets, n);
 	double		sum = 0.0;
-	float		scale = 2.0f / (float) n;
+	float		scale = counted ? 2.0f / (float) counted : 0.0f;
 
 	for (size_t i = 0; i < n; i++)
 	{
-		float		diff = tr->outputs[i] - targets[i];
+		float		diff = isnan(targets[i]) ? 0.0f : tr->outputs[i] - targets[i];
 
 		sum += (double) diff * diff;
 		tr->d_outputs[i] = scale * diff;
 	}
-	*loss = sum / (double) n;
+	*loss = counted ? sum / (double) counted : 0.0;
 	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
 }
 
 /*
- * Mean absolute error over B*O values, as torch.nn.L1Loss(reduction='mean')
+ * Mean absolute error over the B*O values, as torch.nn.L1Loss(reduction='mean')
  * (gradient sign(diff) / n, 0 at a tie).
  */
 RnnStatus
 rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss)
 {
 	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
+	size_t		counted = count_targets(targets, n);
 	double		sum = 0.0;
-	float		scale = 1.0f / (float) n;
+	float		scale = counted ? 1.0f / (float) counted : 0.0f;
 
 	for (size_t i = 0; i < n; i++)
 	{
-		float		diff = tr->outputs[i] - targets[i];
+		float		diff = isnan(targets[i]) ? 0.0f : tr->outputs[i] - targets[i];
 
 		sum += fabsf(diff);
 		tr->d_outputs[i] = diff > 0.0f ? scale : diff < 0.0f ? -scale : 0.0f;
 	}
-	*loss = sum / (double) n;
+	*loss = counted ? sum / (double) counted : 0.0;
 	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
 }
 
