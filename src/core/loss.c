@@ -22,47 +22,48 @@ count_targets(const float *targets, size_t n)
 	return counted;
 }
 
-/* MSE, mean over the B*O values, as torch.nn.MSELoss(reduction='mean'). */
-RnnStatus
-rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss)
+/*
+ * Mean squared (l1 = 0) or absolute (l1 = 1) error over the B*O values, as
+ * torch.nn.MSELoss / L1Loss(reduction='mean'); L1's gradient is
+ * sign(diff) / n, 0 at a tie.
+ */
+static RnnStatus
+regression_loss(RnnTrainer *tr, const float *targets, int l1, double *loss)
 {
 	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
 	size_t		counted = count_targets(targets, n);
 	double		sum = 0.0;
-	float		scale = counted ? 2.0f / (float) counted : 0.0f;
+	float		scale = counted ? (l1 ? 1.0f : 2.0f) / (float) counted : 0.0f;
 
 	for (size_t i = 0; i < n; i++)
 	{
 		float		diff = isnan(targets[i]) ? 0.0f : tr->outputs[i] - targets[i];
 
-		sum += (double) diff * diff;
-		tr->d_outputs[i] = scale * diff;
+		if (l1)
+		{
+			sum += fabsf(diff);
+			tr->d_outputs[i] = diff > 0.0f ? scale : diff < 0.0f ? -scale : 0.0f;
+		}
+		else
+		{
+			sum += (double) diff * diff;
+			tr->d_outputs[i] = scale * diff;
+		}
 	}
 	*loss = counted ? sum / (double) counted : 0.0;
 	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
 }
 
-/*
- * Mean absolute error over the B*O values, as torch.nn.L1Loss(reduction='mean')
- * (gradient sign(diff) / n, 0 at a tie).
- */
+RnnStatus
+rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss)
+{
+	return regression_loss(tr, targets, 0, loss);
+}
+
 RnnStatus
 rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss)
 {
-	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
-	size_t		counted = count_targets(targets, n);
-	double		sum = 0.0;
-	float		scale = counted ? 1.0f / (float) counted : 0.0f;
-
-	for (size_t i = 0; i < n; i++)
-	{
-		float		diff = isnan(targets[i]) ? 0.0f : tr->outputs[i] - targets[i];
-
-		sum += fabsf(diff);
-		tr->d_outputs[i] = diff > 0.0f ? scale : diff < 0.0f ? -scale : 0.0f;
-	}
-	*loss = counted ? sum / (double) counted : 0.0;
-	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
+	return regression_loss(tr, targets, 1, loss);
 }
 
 /*
