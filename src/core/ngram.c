@@ -1010,6 +1010,7 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 	res->fit = RNN_NGRAM_FIT_NAIVE_BAYES;
 
 	/* 3b. NBSVM at each penalty, on the same folds, scaled the same way */
+	if (opt->fits == 0 || (opt->fits & RNN_NGRAM_FITS_NBSVM))
 	{
 		const int	P = nbsvm_problems(C);
 
@@ -1028,7 +1029,7 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 			st = RNN_ERR_NOMEM;
 			goto done;
 		}
-		for (int ci = 0; ci < N_SVM_CS && (opt->fits == 0 || (opt->fits & RNN_NGRAM_FITS_NBSVM)); ci++)
+		for (int ci = 0; ci < N_SVM_CS; ci++)
 		{
 			double		s[2] = {1, 0},
 						loss,
