@@ -1065,7 +1065,7 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 				res->oof_accuracy = acc;
 				res->alpha = 1;
 				res->scale[0] = s[0];
-				res->scale[1] = s[0];
+				res->scale[1] = opt->order >= 2 ? s[0] : 0;
 				memcpy(best_b, b, sizeof(double) * C);
 				memcpy(best_z, svm_z, sizeof(double) * d->n * C);
 				/* the weights: the fit on every text */
