@@ -158,6 +158,26 @@ SELECT length(s2) AS state_bytes,
   FROM (SELECT rnn.stream_step('neg_stream', rnn.stream_step('neg_stream', NULL, 'the film was not'),
                                'good') AS s2) x;
 
+-- A network that learnt nothing (learning rate 1e-9) does not beat its
+-- start, the path alone, whose head reads nothing (weights all zero), or
+-- gets a share of 0, which zeroes them too.  One-shot scoring of such a
+-- model skips the network (the logits are the head bias plus the path,
+-- exactly); streaming still runs it.  Both give the same scores.
+SET client_min_messages = warning;
+SELECT version FROM rnn.train_classifier('neg_head_only', 'negations', 'body', 'positive',
+       bidirectional => false, pooling => 'last', embedding_dim => 8, hidden_size => 8,
+       epochs => 1, learning_rate => 1e-9, seed => 3);
+RESET client_min_messages;
+SELECT (metrics->>'best_epoch')::int = 0 OR
+       (metrics->'ngram'->>'network_share')::float8 = 0 AS network_dropped
+  FROM rnn.models WHERE name = 'neg_head_only';
+SELECT bool_and(abs(running - whole) < 1e-6) AS skipped_network_scores_as_streamed,
+       count(*) AS texts, bool_or(whole BETWEEN 0.01 AND 0.99) AS some_not_saturated
+  FROM (SELECT rnn.sentiment_running('neg_head_only', body) AS running,
+               rnn.sentiment('neg_head_only', body) AS whole
+          FROM (SELECT DISTINCT body FROM negations
+                UNION ALL VALUES ('not'), ('the film'), ('good but dull')) t GROUP BY body) s;
+
 -- ---------------------------------------------------------------------------
 -- Bad input: each statement fails with its SQLSTATE and stores nothing.
 SELECT count(*) AS models_before FROM rnn.models \gset
@@ -191,5 +211,6 @@ SELECT rnn.weights_info(rnn.untrained_weights('{}') ||
 SELECT count(*) - :models_before AS models_added FROM rnn.models;
 
 SELECT rnn.drop_model(name) FROM (VALUES ('neg_bigrams'), ('neg_unigrams'), ('neg_net'),
-       ('neg_share'), ('neg_plain'), ('moods3'), ('neg_copy'), ('neg_stream')) v(name);
+       ('neg_share'), ('neg_plain'), ('moods3'), ('neg_copy'), ('neg_stream'),
+       ('neg_head_only')) v(name);
 DROP TABLE negations, moods, neg_messages, no_labels;
