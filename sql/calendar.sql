@@ -225,3 +225,27 @@ SELECT * FROM rnn.train_forecaster('too_short', 'sales_past', 'month', 'units',
        series_column => 'product', missing => 'interpolate', window_size => 200, horizon => 12);
 :e
 SELECT count(*) AS stored FROM rnn.models WHERE name = 'too_short';
+
+-- A filled value is an input, never a target.  Two copies of a sine with
+-- 3-step gaps: one leaves the gaps to missing => 'interpolate', the other
+-- holds the same straight-line values as rows.  The metrics and
+-- rnn.evaluate score observed values only, so the straight lines drawn in
+-- the gaps are no errors of a model that forecasts the sine.  (That the
+-- loss leaves them out is checked in the engine, test/core/test_gradcheck.)
+CREATE TABLE sine_gaps AS
+SELECT t, 10 * sin(2 * pi() * t / 8) AS v FROM generate_series(0, 599) t WHERE t % 37 NOT IN (3, 4, 5);
+CREATE TABLE sine_lines AS
+SELECT t, v FROM sine_gaps
+UNION ALL
+SELECT t, 10 * sin(2 * pi() * (t - t % 37 + 2) / 8)
+          + (10 * sin(2 * pi() * (t - t % 37 + 6) / 8) - 10 * sin(2 * pi() * (t - t % 37 + 2) / 8))
+            * (t % 37 - 2) / 4.0
+FROM generate_series(0, 599) t WHERE t % 37 IN (3, 4, 5);
+SELECT count(*) FROM rnn.train_forecaster('sine_masked', 'sine_gaps', 't', 'v', missing => 'interpolate',
+       window_size => 16, horizon => 4, epochs => 0);
+SELECT count(*) FROM rnn.train_forecaster('sine_lines', 'sine_lines', 't', 'v',
+       window_size => 16, horizon => 4, epochs => 0);
+SELECT (m.metrics ->> 'valid_mse')::float8 < 0.5 * (l.metrics ->> 'valid_mse')::float8 AS valid_mse_observed_only
+FROM rnn.models m, rnn.models l WHERE m.name = 'sine_masked' AND l.name = 'sine_lines';
+SELECT e_gaps.mse < 0.5 * e_lines.mse AS gaps_not_scored, e_gaps.windows = e_lines.windows AS same_windows
+FROM rnn.evaluate('sine_masked', 'sine_gaps') e_gaps, rnn.evaluate('sine_masked', 'sine_lines') e_lines;

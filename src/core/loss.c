@@ -7,45 +7,63 @@
 
 #include "network.h"
 
-/* MSE, mean over B*O values, as torch.nn.MSELoss(reduction='mean'). */
-RnnStatus
-rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss)
+/*
+ * A NaN target is masked: no loss, no gradient, and the mean is over the
+ * other values (a forecaster's target that missing => 'interpolate' filled
+ * is not an observation).  n counts the unmasked values; all masked: loss 0.
+ */
+static size_t
+count_targets(const float *targets, size_t n)
 {
-	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
-	double		sum = 0.0;
-	float		scale = 2.0f / (float) n;
+	size_t		counted = 0;
 
 	for (size_t i = 0; i < n; i++)
-	{
-		float		diff = tr->outputs[i] - targets[i];
-
-		sum += (double) diff * diff;
-		tr->d_outputs[i] = scale * diff;
-	}
-	*loss = sum / (double) n;
-	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
+		counted += !isnan(targets[i]);
+	return counted;
 }
 
 /*
- * Mean absolute error over B*O values, as torch.nn.L1Loss(reduction='mean')
- * (gradient sign(diff) / n, 0 at a tie).
+ * Mean squared (l1 = 0) or absolute (l1 = 1) error over the B*O values, as
+ * torch.nn.MSELoss / L1Loss(reduction='mean'); L1's gradient is
+ * sign(diff) / n, 0 at a tie.
  */
-RnnStatus
-rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss)
+static RnnStatus
+regression_loss(RnnTrainer *tr, const float *targets, int l1, double *loss)
 {
 	size_t		n = (size_t) tr->pk.B * tr->cfg.output_size;
+	size_t		counted = count_targets(targets, n);
 	double		sum = 0.0;
-	float		scale = 1.0f / (float) n;
+	float		scale = counted ? (l1 ? 1.0f : 2.0f) / (float) counted : 0.0f;
 
 	for (size_t i = 0; i < n; i++)
 	{
-		float		diff = tr->outputs[i] - targets[i];
+		float		diff = isnan(targets[i]) ? 0.0f : tr->outputs[i] - targets[i];
 
-		sum += fabsf(diff);
-		tr->d_outputs[i] = diff > 0.0f ? scale : diff < 0.0f ? -scale : 0.0f;
+		if (l1)
+		{
+			sum += fabsf(diff);
+			tr->d_outputs[i] = diff > 0.0f ? scale : diff < 0.0f ? -scale : 0.0f;
+		}
+		else
+		{
+			sum += (double) diff * diff;
+			tr->d_outputs[i] = scale * diff;
+		}
 	}
-	*loss = sum / (double) n;
+	*loss = counted ? sum / (double) counted : 0.0;
 	return isfinite(*loss) ? RNN_OK : RNN_ERR_NONFINITE;
+}
+
+RnnStatus
+rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss)
+{
+	return regression_loss(tr, targets, 0, loss);
+}
+
+RnnStatus
+rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss)
+{
+	return regression_loss(tr, targets, 1, loss);
 }
 
 /*

@@ -323,8 +323,10 @@ RnnStatus	rnn_forward(RnnTrainer *tr, const RnnBatch *batch, int training,
 						const float **outputs);
 
 /* Losses on the last forward: set d(outputs) and return the mean loss.
- * MSE averages over B*O values; cross-entropy over B sequences.  weights
- * (B) may be NULL (all 1); the mean is then sum(w*loss)/sum(w). */
+ * MSE and MAE average over the B*O values whose target is not NaN (a NaN
+ * target is masked: no loss, no gradient; all masked: loss 0);
+ * cross-entropy over B sequences.  weights (B) may be NULL (all 1); the
+ * mean is then sum(w*loss)/sum(w). */
 RnnStatus	rnn_loss_mse(RnnTrainer *tr, const float *targets, double *loss);
 RnnStatus	rnn_loss_mae(RnnTrainer *tr, const float *targets, double *loss);
 RnnStatus	rnn_loss_xent(RnnTrainer *tr, const int *labels, const float *weights,

@@ -256,6 +256,8 @@ int64		fc_windows_sample(const FcWindows *w, int64 n, int64 j);
 typedef struct FcMetrics
 {
 	int64		windows;
+	int64		values;			/* targets scored: windows * horizon less the
+								 * ones missing => 'interpolate' filled */
 	double		sse,
 				sae,
 				sse_z,
@@ -273,7 +275,7 @@ typedef struct FcMetrics
 /*
  * Score windows with the model: at most max_windows of them, evenly spaced
  * (0 = all).  When resid is non-NULL it receives |error| in z-units,
- * (windows used, horizon), and *n_resid their count.
+ * (windows used, horizon), NaN at a filled target, and *n_resid their count.
  */
 void		fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 							 FcMetrics *m, float **resid, int64 *n_resid);

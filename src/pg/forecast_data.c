@@ -15,7 +15,9 @@
  *     window across a gap would silently mix different spacings;
  *   - a NULL, NaN or infinite value is an error naming the series and time,
  *     unless missing => 'interpolate' (linear between neighbours; a run at
- *     either end takes the nearest value).
+ *     either end takes the nearest value).  A filled value is an input but
+ *     never a target: fc_fill_window gives it as NaN, which the loss, the
+ *     ridge start, the metrics and the interval widths leave out.
  */
 #include "postgres.h"
 
@@ -1364,8 +1366,10 @@ fc_fill_window(const FcData *data, const FcSeries *s, int start, const FcShape *
 		float		b = shape->seasonal ?
 			v[(size_t) (W - shape->season + h % shape->season) * C] : ref;
 
+		/* a filled value is no observation: NaN masks it out of the loss */
 		if (target)
-			target[h] = v[(size_t) (W + h) * C] - b;
+			target[h] = data->filled && data->filled[s->first + start + W + h] ?
+				NAN : v[(size_t) (W + h) * C] - b;
 		if (base)
 			base[h] = b;
 	}

@@ -85,6 +85,21 @@ linear_windows(int n)
 }
 
 /*
+ * A window with a target that missing => 'interpolate' filled (NaN, see
+ * fc_fill_window) is left out of the ridge fit: its coefficients are fitted
+ * on observed values only, and a per-step mask would need one Gram matrix
+ * per forecast step.
+ */
+static bool
+has_masked_target(const float *y, int Hz)
+{
+	for (int h = 0; h < Hz; h++)
+		if (isnan(y[h]))
+			return true;
+	return false;
+}
+
+/*
  * Gram matrices of windows: XtX (n, n) and XtY (n, Hz) with n = K + 1
  * (the K skip inputs and a constant 1 for the intercept), in double,
  * accumulated from float sgemm over chunks of windows.
@@ -125,6 +140,12 @@ gram(const FcWindows *w, int K, double *XtX, double *XtY)
 			fc_fill_window(data, &data->series[s], start, &w->shape, NULL, 0,
 						   X + (size_t) b * n, K, Y + (size_t) b * Hz, NULL);
 			X[(size_t) b * n + K] = 1.0f;
+			if (has_masked_target(Y + (size_t) b * Hz, Hz))
+			{
+				/* a zero row adds nothing to either Gram matrix */
+				memset(X + (size_t) b * n, 0, sizeof(float) * n);
+				memset(Y + (size_t) b * Hz, 0, sizeof(float) * Hz);
+			}
 		}
 		rnn_sgemm(1, 0, n, n, B, 1.0f, X, n, X, n, 0.0f, gx, n);
 		rnn_sgemm(1, 0, n, Hz, B, 1.0f, X, n, Y, Hz, 0.0f, gy, Hz);
@@ -177,6 +198,8 @@ targets_sq(const FcWindows *w, int K)
 		fc_windows_locate(w, fc_windows_sample(w, count, i), &s, &start);
 		fc_fill_window(w->data, &w->data->series[s], start, &w->shape, NULL, 0,
 					   NULL, 0, Y, NULL);
+		if (has_masked_target(Y, Hz))
+			continue;
 		for (int h = 0; h < Hz; h++)
 			sum += (double) Y[h] * Y[h];
 	}

@@ -354,6 +354,14 @@ fc_score_windows(const RnnModel *model, const FcWindows *w, int64 max_windows,
 				double		sz;
 				double		e;
 
+				/* a filled target is no observation: not scored */
+				if (isnan(yz))
+				{
+					if (resid)
+						(*resid)[(i0 + b) * Hz + h] = NAN;
+					continue;
+				}
+				m->values++;
 				/* one season back; before the window, fall back to its start */
 				if (start[b] + si < 0)
 					si = -start[b];
@@ -621,7 +629,7 @@ rnn_evaluate(PG_FUNCTION_ARGS)
 	fc_score_windows(entry->model, &w, 0, &m, NULL, NULL);
 	MemoryContextSwitchTo(old);
 
-	denom = (double) m.windows * info->shape.horizon;
+	denom = (double) m.values;
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = Int64GetDatum(m.windows);
 	values[1] = Float8GetDatum(m.sse / denom);

@@ -469,21 +469,33 @@ conformal_quantiles(const float *resid, int64 n, int horizon, const FcWindows *w
 	{
 		double		total = 0.0,
 					cum = 0.0;
-		int64		k = 0;
+		int64		k = 0,
+					nh = 0;
 
+		/* a filled target has no residual (NaN): not an observation */
 		for (int64 i = 0; i < n; i++)
 		{
-			col[i].r = resid[i * horizon + h];
-			col[i].w = wt[i];
+			if (isnan(resid[i * horizon + h]))
+				continue;
+			col[nh].r = resid[i * horizon + h];
+			col[nh].w = wt[i];
 			total += wt[i];
+			nh++;
 		}
-		qsort(col, n, sizeof(FcResid), cmp_resid);
+		if (nh == 0)
+		{
+			/* every target of this step filled: the step before's widths */
+			for (int l = 0; l < nl; l++)
+				q[h * nl + l] = h > 0 ? q[(h - 1) * nl + l] : 0.0;
+			continue;
+		}
+		qsort(col, nh, sizeof(FcResid), cmp_resid);
 		/* levels ascend: one walk up the sorted residuals serves them all */
 		for (int l = 0; l < nl; l++)
 		{
 			double		need = Min(1.0, levels[l] * (m + 1) / m) * total * (1 - 1e-9);
 
-			while (k < n - 1 && cum + col[k].w < need)
+			while (k < nh - 1 && cum + col[k].w < need)
 				cum += col[k++].w;
 			q[h * nl + l] = col[k].r;
 		}
@@ -957,7 +969,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	initStringInfo(&met);
 	appendStringInfo(&met, "{\"train_windows\": " INT64_FORMAT ", \"valid_windows\": " INT64_FORMAT,
 					 fd.train.count, fd.valid.count);
-#define PER(m, f) ((m).windows > 0 ? (m).f / ((double) (m).windows * horizon) : NAN)
+#define PER(m, f) ((m).values > 0 ? (m).f / (double) (m).values : NAN)
 	append_metric(&met, "train_mse", PER(mt, sse), true);
 	append_metric(&met, "train_mae", PER(mt, sae), true);
 	append_metric(&met, "valid_mse", PER(mv, sse), true);
