@@ -559,7 +559,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	int64		seed;
 	bool		linear_skip,
 				seasonal,
-				warm;
+				warm,
+				train_linear;
 	int32		warm_version;
 	bool		cal_auto = false;
 	int			n_regular;
@@ -630,6 +631,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		check_int_range("warm_start_version", warm_version, 1, PG_INT32_MAX);
 		warm = true;			/* a version to start from implies a warm start */
 	}
+	train_linear = ARG_ABSENT(29) ? true : PG_GETARG_BOOL(29);
 	/* calendar inputs and known-future columns (forecast_known.c) */
 	n_regular = spec.n_features;
 	if (!ARG_ABSENT(27))
@@ -662,6 +664,13 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				 errmsg("epochs = 0 needs linear_skip or seasonal"),
 				 errdetail("With no training, only the closed-form linear path has weights "
 						   "(or, seasonal, the seasonal-naive start).")));
+	if (!train_linear && !linear_skip && spec.n_future == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("train_linear = false needs a linear path"),
+				 errdetail("With linear_skip = false and no future_columns the model has no "
+						   "linear path to keep."),
+				 errhint("Leave train_linear at true, or pass linear_skip => true.")));
 	check_int_range("batch_size", batch, 1, 65536);
 	check_float_range("learning_rate", lr, 1e-12, 10.0, true);
 	check_float_range("validation_fraction", vf, 0.0, 0.9, true);
@@ -863,6 +872,16 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		 * Validation OWA (test/bench/m4_engine.sh, 40 epochs): 0.458 raw
 		 * weights, MSE; 0.439 averaged, MSE; 0.429 averaged, absolute errors.
 		 */
+		/*
+		 * train_linear => false: the linear path (the head's bias and the
+		 * skip weights, last in the flat layout) stays at its start, the
+		 * ridge solution or the stored weights; epochs move the recurrent
+		 * network and the head's weights only, so they learn what the
+		 * linear forecast misses instead of moving it (Adam steps every
+		 * skip weight by about the learning rate, whatever its gradient).
+		 */
+		if (!train_linear)
+			fo.optim.frozen_suffix = model->n_params - (size_t) (model->p.head_b - model->params);
 		if (seasonal)
 		{
 			double		nb = bpe > 0 ? bpe : ceil((double) fd.train.count / batch);
@@ -961,6 +980,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		else
 			appendStringInfoString(&hp, "null");
 	}
+	if (!train_linear)
+		appendStringInfoString(&hp, ", \"train_linear\": false");
 	/* only when warm: a cold model's hyperparams are as before */
 	if (ws != NULL)
 		appendStringInfo(&hp, ", \"warm_start_version\": %d", ws->version);

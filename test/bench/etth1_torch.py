@@ -25,7 +25,8 @@ test/bench/RESULTS-etth1-torch.md):
                           at its ridge start: train the network and head only
   --level                 the z-scored values (not window-relative) as a
                           second input channel
-  --doy                   day of year (sine, cosine) as inputs of the network
+  --doy, --hod            day of year, hour of day (sine, cosine) as inputs
+                          of the network
   --covariates [window]   the six load columns as inputs of the network
                           ('MS', not the univariate protocol); 'window':
                           minus their window's last value
@@ -239,6 +240,7 @@ def main():
     ap.add_argument("--ridge-ot", action="store_true", help="with --multi: ridge on OT only")
     ap.add_argument("--ridge-loads", type=int, default=0,
                     help="N lags of each load column in the linear path too (MS)")
+    ap.add_argument("--hod", action="store_true", help="hour of day as the network's input too")
     ap.add_argument("--doy", action="store_true", help="day of year as the network's input too")
     ap.add_argument("--level", action="store_true", help="the z-scored values as an input too")
     ap.add_argument("--freeze-skip", action="store_true", help="train the recurrent part only")
@@ -251,17 +253,24 @@ def main():
                     help="choose epochs on the first half of validation, score the second")
     ap.add_argument("--test", action="store_true", help="also score the test months")
     args = ap.parse_args()
-    if args.doy and (args.multi or args.covariates or args.ridge_loads):
+    if (args.doy or args.hod) and (args.multi or args.covariates or args.ridge_loads):
         ap.error("--doy replaces the load columns: not with --multi or --covariates")
     torch.set_num_threads(1)
     t0 = time.process_time()
 
     z = load(args.data)
-    if args.doy:
-        # day of year (the data start on 2016-07-01, day 182 from 0) as sine
-        # and cosine, the network's only covariates
-        ph = 2 * np.pi * ((182 + np.arange(len(z)) / 24.0) % 365.25) / 365.25
-        z = np.column_stack([np.sin(ph), np.cos(ph), z[:, -1]]).astype(np.float32)
+    if args.doy or args.hod:
+        # day of year (the data start on 2016-07-01 00:00, day 182 from 0)
+        # and hour of day as sine and cosine, the network's only covariates
+        t = np.arange(len(z))
+        cols = []
+        if args.doy:
+            ph = 2 * np.pi * ((182 + t / 24.0) % 365.25) / 365.25
+            cols += [np.sin(ph), np.cos(ph)]
+        if args.hod:
+            ph = 2 * np.pi * (t % 24) / 24.0
+            cols += [np.sin(ph), np.cos(ph)]
+        z = np.column_stack(cols + [z[:, -1]]).astype(np.float32)
         args.covariates = "z"
     W, H = args.window, args.horizon
     sets = {}
