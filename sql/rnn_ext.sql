@@ -569,6 +569,7 @@ CREATE FUNCTION rnn.train_forecaster(
     calendar_inputs text[] DEFAULT NULL,
     future_columns text[] DEFAULT '{}',
     train_linear boolean DEFAULT true,
+    season_steps boolean DEFAULT false,
     OUT model text, OUT version int,
     OUT train_mse float8, OUT train_mae float8,
     OUT valid_mse float8, OUT valid_mae float8,

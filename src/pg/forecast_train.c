@@ -211,20 +211,22 @@ split_series(FcData *data, const FcShape *shape, double vf)
 static void
 check_season(const FcShape *shape)
 {
-	if ((shape->seasonal || shape->norm == FC_NORM_LEVEL) && shape->season > shape->window)
+	if ((fc_by_season(shape) || shape->norm == FC_NORM_LEVEL) && shape->season > shape->window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window_size = %d is shorter than season_length = %d",
 						shape->window, shape->season),
 				 errdetail("%s needs at least one season in the window.",
-						   shape->seasonal ? "seasonal => true" : "normalization 'level'"),
+						   shape->seasonal ? "seasonal => true" :
+						   shape->season_steps ? "season_steps => true" : "normalization 'level'"),
 				 errhint("Use a window_size of a few seasons, e.g. %d.", 7 * shape->season)));
-	if (shape->seasonal && shape->window % shape->season != 0)
+	if (fc_by_season(shape) && shape->window % shape->season != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window_size = %d is not a multiple of season_length = %d",
 						shape->window, shape->season),
-				 errdetail("With seasonal => true each recurrent step reads one season."),
+				 errdetail("With %s each recurrent step reads one season.",
+						   shape->seasonal ? "seasonal => true" : "season_steps => true"),
 				 errhint("Use window_size => %d.",
 						 Max(1, shape->window / shape->season) * shape->season)));
 }
@@ -560,7 +562,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	bool		linear_skip,
 				seasonal,
 				warm,
-				train_linear;
+				train_linear,
+				season_steps;
 	int32		warm_version;
 	bool		cal_auto = false;
 	int			n_regular;
@@ -632,6 +635,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		warm = true;			/* a version to start from implies a warm start */
 	}
 	train_linear = ARG_ABSENT(29) ? true : PG_GETARG_BOOL(29);
+	season_steps = ARG_ABSENT(30) ? false : PG_GETARG_BOOL(30);
 	/* calendar inputs and known-future columns (forecast_known.c) */
 	n_regular = spec.n_features;
 	if (!ARG_ABSENT(27))
@@ -723,6 +727,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		given.horizon = horizon;
 		given.norm = norm;
 		given.seasonal = seasonal;
+		given.season_steps = season_steps;
 		given.season = season;
 		given.n_known = 0;
 		/* 'auto' calendar inputs as they were for the stored model's step */
@@ -754,6 +759,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	shape.horizon = horizon;
 	shape.norm = norm;
 	shape.seasonal = seasonal;
+	shape.season_steps = season_steps;
 	shape.season = season > 0 ? season : fc_default_season(data.time_kind, &data.step, horizon);
 	shape.n_known = spec.n_future;
 	check_season(&shape);
@@ -982,6 +988,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	}
 	if (!train_linear)
 		appendStringInfoString(&hp, ", \"train_linear\": false");
+	if (season_steps)
+		appendStringInfoString(&hp, ", \"season_steps\": true");
 	/* only when warm: a cold model's hyperparams are as before */
 	if (ws != NULL)
 		appendStringInfo(&hp, ", \"warm_start_version\": %d", ws->version);

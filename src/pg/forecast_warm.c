@@ -165,6 +165,9 @@ fc_warm_check(const FcWarmStart *ws, RnnCellKind cell, int hidden, int layers, b
 				 psprintf("'%s'", norm_name(ws->shape.norm)));
 	if (shape->seasonal != ws->shape.seasonal)
 		mismatch(ws, "seasonal", bool_name(shape->seasonal), bool_name(ws->shape.seasonal));
+	if (shape->season_steps != ws->shape.season_steps)
+		mismatch(ws, "season_steps", bool_name(shape->season_steps),
+				 bool_name(ws->shape.season_steps));
 	/* a season given here; a default one is checked once the step is known */
 	if (season_arg > 0)
 		check_int(ws, "season_length", season_arg, ws->shape.season);
