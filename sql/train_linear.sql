@@ -16,15 +16,18 @@ SELECT timestamp '2024-01-01' + make_interval(hours => i) AS ts,
 FROM generate_series(0, 1499) i;
 
 -- the linear path alone (epochs => 0), then 3 epochs with it kept, then 3
--- epochs that train it too (the default)
+-- epochs that train it too (the default).  No validation part: early
+-- stopping on the training loss keeps the last epoch, so the weights
+-- compared below are the trained ones
 SELECT version, epochs_run FROM rnn.train_forecaster('tl', 'tl', 'ts', 'v', cell => 'gru',
-       hidden_size => 8, window_size => 24, horizon => 6, epochs => 0);
-SELECT version, epochs_run, best_epoch > 0 AS improved FROM rnn.train_forecaster('tl', 'tl', 'ts', 'v',
+       hidden_size => 8, window_size => 24, horizon => 6, epochs => 0,
+       validation_fraction => 0);
+SELECT version, epochs_run, best_epoch FROM rnn.train_forecaster('tl', 'tl', 'ts', 'v',
        cell => 'gru', hidden_size => 8, window_size => 24, horizon => 6, epochs => 3,
-       patience => 0, learning_rate => 0.01, train_linear => false);
-SELECT version, epochs_run, best_epoch > 0 AS improved FROM rnn.train_forecaster('tl', 'tl', 'ts', 'v',
+       patience => 0, learning_rate => 0.01, validation_fraction => 0, train_linear => false);
+SELECT version, epochs_run, best_epoch FROM rnn.train_forecaster('tl', 'tl', 'ts', 'v',
        cell => 'gru', hidden_size => 8, window_size => 24, horizon => 6, epochs => 3,
-       patience => 0, learning_rate => 0.01);
+       patience => 0, learning_rate => 0.01, validation_fraction => 0);
 
 -- the blob ends with the head's bias (6) and the skip weights (6 x 24), then
 -- a 4-byte checksum: 600 bytes of linear path
@@ -34,16 +37,16 @@ CREATE FUNCTION tl_linear(v int) RETURNS bytea LANGUAGE sql AS $$
 SELECT tl_linear(2) = tl_linear(1) AS kept_linear_path,
        rnn.export_model('tl', 2) <> rnn.export_model('tl', 1) AS network_trained,
        tl_linear(3) <> tl_linear(1) AS default_trains_linear_path;
--- on validation never worse than the linear path alone (epoch 0 competes)
-SELECT (b.metrics->>'valid_mse')::float8 <= (a.metrics->>'valid_mse')::float8 * (1 + 1e-6)
-         AS not_worse_than_linear_path,
+-- the network learnt something on top of the kept linear path
+SELECT (b.metrics->>'train_mse')::float8 < (a.metrics->>'train_mse')::float8
+         AS better_than_linear_path_on_training_windows,
        b.hyperparams->'train_linear' AS stored, c.hyperparams ? 'train_linear' AS default_stored
 FROM rnn.models a, rnn.models b, rnn.models c
 WHERE a.name = 'tl' AND a.version = 1 AND b.name = 'tl' AND b.version = 2
   AND c.name = 'tl' AND c.version = 3;
--- scoring reads the model as any other
-SELECT count(*) AS steps, bool_and(lo <= value AND value <= hi) AS ordered
-FROM rnn.forecast('tl', level => 0.8);
+-- scoring reads the model as any other (no validation part: no intervals)
+SELECT rnn.deploy_model('tl', 2) IS NOT NULL AS deployed;
+SELECT count(value) AS steps FROM rnn.forecast('tl');
 
 -- NULL is the default (train the linear path)
 SELECT version, best_epoch >= 0 AS ran FROM rnn.train_forecaster('tl', 'tl', 'ts', 'v', cell => 'gru',

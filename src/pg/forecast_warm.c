@@ -61,8 +61,9 @@ mismatch(const FcWarmStart *ws, const char *arg, const char *given, const char *
 					arg, given, ws->version, ws->name, stored),
 			 errdetail("A warm start continues from the stored weights, so the architecture must "
 					   "be the same: cell, hidden_size, num_layers, window_size, horizon, "
-					   "linear_skip, normalization, seasonal, season_length, series_column, "
-					   "feature_columns, future_columns, calendar_inputs and the time step."),
+					   "linear_skip, normalization, seasonal, season_steps, season_length, "
+					   "series_column, feature_columns, future_columns, calendar_inputs and the "
+					   "time step."),
 			 errhint("Pass %s => %s, or train without warm_start.", arg, stored)));
 }
 
