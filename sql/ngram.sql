@@ -46,6 +46,9 @@ SELECT rnn.sentiment('neg_bigrams', 'the film was good') > 0.5 AS good,
 SELECT hyperparams->'ngram_order' AS ngram_order,
        metrics->'ngram'->'order' AS order,
        (metrics->'ngram'->>'bigrams')::int BETWEEN 20 AND 200 AS bigrams_ok,
+       metrics->'ngram'->>'fit' IN ('naive_bayes', 'nbsvm') AS fit_named,
+       (metrics->'ngram'->>'out_of_fold_log_loss')::float8 <=
+       (metrics->'ngram'->>'naive_bayes_out_of_fold_log_loss')::float8 AS not_worse_than_naive_bayes,
        (metrics->'ngram'->>'alpha')::float8 > 0 AS alpha_ok,
        (metrics->'ngram'->'scale'->>1)::float8 > 0 AS bigram_scale_ok,
        (metrics->'ngram'->>'out_of_fold_accuracy')::float8 > 0.8 AS out_of_fold_ok,
@@ -68,12 +71,26 @@ SELECT version FROM rnn.train_classifier('neg_net', 'negations', 'body', 'positi
        early_stopping => 'accuracy', seed => 2);
 RESET client_min_messages;
 SELECT (metrics->'validation'->>'accuracy')::float8 >=
-       (metrics->'ngram'->>'validation_accuracy')::float8 AS not_worse_than_ngram_path
+       (metrics->'ngram'->>'validation_accuracy')::float8 AS not_worse_than_ngram_path,
+       coalesce((metrics->'ngram'->>'network_share')::float8 BETWEEN 0 AND 1, true) AS share_ok
   FROM rnn.models WHERE name = 'neg_net';
 SELECT avg(((rnn.sentiment('neg_net', body) > 0.5) = positive)::int) > 0.8 AS accuracy_ok,
        rnn.classify('neg_net', 'this movie is not dull') AS not_dull,
        (SELECT round(sum(probability)::numeric, 6) FROM rnn.class_probs('neg_net', 'not fun')) AS probs_sum
   FROM negations;
+
+-- With early stopping on the validation loss (the default), the network's
+-- share of the logits is fitted on validation and kept only when its gain
+-- over the path is more than two standard errors.
+SET client_min_messages = warning;
+SELECT version FROM rnn.train_classifier('neg_share', 'negations', 'body', 'positive',
+       embedding_dim => 8, hidden_size => 8, epochs => 4, learning_rate => 0.01, seed => 2);
+RESET client_min_messages;
+SELECT NOT (metrics->'ngram' ? 'network_share') OR
+       ((metrics->'ngram'->>'network_share')::float8 BETWEEN 0 AND 1 AND
+        ((metrics->'ngram'->>'network_share')::float8 = 0 OR
+         (metrics->'ngram'->>'network_gain_z')::float8 > 2)) AS share_rule
+  FROM rnn.models WHERE name = 'neg_share';
 
 -- ngram_order => 0: the network alone, its blob alone.
 SET client_min_messages = warning;
@@ -141,6 +158,26 @@ SELECT length(s2) AS state_bytes,
   FROM (SELECT rnn.stream_step('neg_stream', rnn.stream_step('neg_stream', NULL, 'the film was not'),
                                'good') AS s2) x;
 
+-- A network that learnt nothing (learning rate 1e-9) does not beat its
+-- start, the path alone, whose head reads nothing (weights all zero), or
+-- gets a share of 0, which zeroes them too.  One-shot scoring of such a
+-- model skips the network (the logits are the head bias plus the path,
+-- exactly); streaming still runs it.  Both give the same scores.
+SET client_min_messages = warning;
+SELECT version FROM rnn.train_classifier('neg_head_only', 'negations', 'body', 'positive',
+       bidirectional => false, pooling => 'last', embedding_dim => 8, hidden_size => 8,
+       epochs => 1, learning_rate => 1e-9, seed => 3);
+RESET client_min_messages;
+SELECT (metrics->>'best_epoch')::int = 0 OR
+       (metrics->'ngram'->>'network_share')::float8 = 0 AS network_dropped
+  FROM rnn.models WHERE name = 'neg_head_only';
+SELECT bool_and(abs(running - whole) < 1e-6) AS skipped_network_scores_as_streamed,
+       count(*) AS texts, bool_or(whole BETWEEN 0.01 AND 0.99) AS some_not_saturated
+  FROM (SELECT rnn.sentiment_running('neg_head_only', body) AS running,
+               rnn.sentiment('neg_head_only', body) AS whole
+          FROM (SELECT DISTINCT body FROM negations
+                UNION ALL VALUES ('not'), ('the film'), ('good but dull')) t GROUP BY body) s;
+
 -- ---------------------------------------------------------------------------
 -- Bad input: each statement fails with its SQLSTATE and stores nothing.
 SELECT count(*) AS models_before FROM rnn.models \gset
@@ -174,5 +211,6 @@ SELECT rnn.weights_info(rnn.untrained_weights('{}') ||
 SELECT count(*) - :models_before AS models_added FROM rnn.models;
 
 SELECT rnn.drop_model(name) FROM (VALUES ('neg_bigrams'), ('neg_unigrams'), ('neg_net'),
-       ('neg_plain'), ('moods3'), ('neg_copy'), ('neg_stream')) v(name);
+       ('neg_share'), ('neg_plain'), ('moods3'), ('neg_copy'), ('neg_stream'),
+       ('neg_head_only')) v(name);
 DROP TABLE negations, moods, neg_messages, no_labels;

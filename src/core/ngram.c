@@ -345,9 +345,17 @@ rnn_ngram_fit_memory(const RnnNgramData *d, const RnnNgramFitOptions *opt)
 	size_t		rows = (size_t) d->vocab_size + nb;
 	size_t		C = (size_t) d->n_classes;
 
+	size_t		P = C == 2 ? 1 : C;
+	size_t		ids = d->n > 0 ? d->off[d->n] : 0;
+
+	/* naive Bayes, then NBSVM: binarized counts, distinct rows per text,
+	 * ratio and SVM weights, two weight sets, dual variables, two score sets */
 	return sizeof(uint64_t) * nb * 2 + sizeof(int32_t) * (4 * nb + 16) +
 		sizeof(double) * rows * C * (opt->folds + 1) + sizeof(float) * rows * C +
-		sizeof(double) * (size_t) d->n * C * 4 + sizeof(int) * (size_t) d->n * 2;
+		sizeof(double) * (size_t) d->n * C * 4 + sizeof(int) * (size_t) d->n * 2 +
+		sizeof(double) * rows * C * (opt->folds + 1) + sizeof(long) * (ids + nb) +
+		sizeof(double) * rows * (2 + 2 * P) + (sizeof(double) * 2 + sizeof(int) + sizeof(size_t)) * (size_t) d->n +
+		sizeof(double) * (size_t) d->n * C * 2 + sizeof(double) * SCALE_FIT_MAX_TEXTS * C;
 }
 
 /*
@@ -529,6 +537,299 @@ oof_scores(FitWork *w, double alpha)
 	rnn_free(log_den);
 }
 
+/* ---------------------------------------------------------------------------
+ * NBSVM (Wang & Manning 2012), the second candidate fit.
+ *
+ * For each binary problem (C = 2: class 1 against class 0; C > 2: class c
+ * against the rest) over the texts outside fold k (all texts for k = K):
+ *   r    = log((p + 1) / |p + 1|_1) - log((q + 1) / |q + 1|_1), p and q
+ *          the number of texts of the positive and the other classes
+ *          containing each feature row (binarized counts), over the rows
+ *          those texts contain (any other row gets weight 0, as a feature
+ *          unseen in training has no row at scoring time);
+ *   w, b = an L2-regularised squared-hinge SVM on the binarized features
+ *          scaled by r, a constant 1 for the bias (liblinear's dual
+ *          coordinate descent, Hsieh et al. 2008, as test/bench's NBSVM);
+ *   u    = ((1 - beta) mean|w| + beta w) r, the paper's interpolation
+ *          towards naive Bayes, beta = 0.25.
+ * The text's score is then sum over its feature rows (counts, as at
+ * scoring: the binarized fit scored on counts, which keeps streaming exact
+ * and lost nothing on MR's validation parts) of u, plus b.  The penalty C
+ * is chosen among svm_cs by out-of-fold log loss after the same scale and
+ * bias fit as naive Bayes, and so is NBSVM against naive Bayes.
+ */
+#define NBSVM_BETA 0.25
+#define SVM_MAX_EPOCHS 30
+#define SVM_TOLERANCE 0.1
+#define N_SVM_CS 2
+static const double svm_cs[N_SVM_CS] = {0.1, 1.0};
+
+typedef struct SvmWork
+{
+	size_t	   *uoff;			/* (n + 1) text i's distinct rows: urow[uoff[i] .. uoff[i+1]) */
+	long	   *urow;
+	double	   *bcnt;			/* (K + 1, rows, C) texts containing the row: folds, total */
+	double	   *r;				/* (rows) log-count ratio of one problem */
+	double	   *w;				/* (rows) SVM weights */
+	double	   *dual;			/* (n) */
+	double	   *qd;				/* (n) diagonal of the dual's Hessian */
+	int		   *perm;			/* (n) */
+} SvmWork;
+
+static int
+cmp_long(const void *a, const void *b)
+{
+	long		x = *(const long *) a,
+				y = *(const long *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The distinct feature rows of every text, and the binarized counts. */
+static RnnStatus
+svm_prepare(FitWork *w, SvmWork *sw, size_t rows)
+{
+	const RnnNgramData *d = w->d;
+	const int	C = d->n_classes;
+	const int	K = w->K;
+	size_t		total = 0;
+
+	sw->uoff = rnn_alloc(sizeof(size_t) * (d->n + 1));
+	if (sw->uoff == NULL)
+		return RNN_ERR_NOMEM;
+	for (int i = 0; i < d->n; i++)
+		total += text_rows(w->ng, d->ids + d->off[i], d->off[i + 1] - d->off[i], w->rows);
+	sw->urow = rnn_alloc(sizeof(long) * (total > 0 ? total : 1));
+	sw->bcnt = rnn_alloc(sizeof(double) * (K + 1) * rows * C);
+	sw->r = rnn_alloc(sizeof(double) * rows);
+	sw->w = rnn_alloc(sizeof(double) * rows);
+	sw->dual = rnn_alloc(sizeof(double) * d->n);
+	sw->qd = rnn_alloc(sizeof(double) * d->n);
+	sw->perm = rnn_alloc(sizeof(int) * d->n);
+	if (!sw->urow || !sw->bcnt || !sw->r || !sw->w || !sw->dual || !sw->qd || !sw->perm)
+		return RNN_ERR_NOMEM;
+	total = 0;
+	for (int i = 0; i < d->n; i++)
+	{
+		size_t		nr = text_rows(w->ng, d->ids + d->off[i], d->off[i + 1] - d->off[i], w->rows),
+					u = 0;
+		long	   *dst = sw->urow + total;
+		double	   *own = sw->bcnt + (size_t) w->fold[i] * rows * C;
+		double	   *tot = sw->bcnt + (size_t) K * rows * C;
+
+		qsort(w->rows, nr, sizeof(long), cmp_long);
+		for (size_t j = 0; j < nr; j++)
+			if (u == 0 || w->rows[j] != dst[u - 1])
+				dst[u++] = w->rows[j];
+		sw->uoff[i] = total;
+		for (size_t j = 0; j < u; j++)
+		{
+			own[dst[j] * C + d->label[i]] += 1;
+			tot[dst[j] * C + d->label[i]] += 1;
+		}
+		total += u;
+	}
+	sw->uoff[d->n] = total;
+	return RNN_OK;
+}
+
+static void
+svm_free(SvmWork *sw)
+{
+	rnn_free(sw->uoff);
+	rnn_free(sw->urow);
+	rnn_free(sw->bcnt);
+	rnn_free(sw->r);
+	rnn_free(sw->w);
+	rnn_free(sw->dual);
+	rnn_free(sw->qd);
+	rnn_free(sw->perm);
+}
+
+/*
+ * One binary problem, positive class pos (C = 2: class 1 against 0), on the
+ * texts outside fold k (k = K: all texts): u (rows) the interpolated weights
+ * per feature row, *b the bias.
+ */
+static void
+nbsvm_problem(FitWork *w, SvmWork *sw, size_t rows, int k, int pos, double penalty,
+			  uint64_t seed, const RnnNgramFitOptions *opt, double *u, double *b)
+{
+	const RnnNgramData *d = w->d;
+	const int	C = d->n_classes;
+	const int	K = w->K;
+	const double *tot = sw->bcnt + (size_t) K * rows * C;
+	const double *own = k < K ? sw->bcnt + (size_t) k * rows * C : NULL;
+	double		P = 0,
+				Q = 0,
+				bias = 0,
+				mean_abs = 0;
+	double		diag = 1.0 / (2 * penalty);
+	size_t		seen = 0;
+	int			m = 0;
+	RnnRng		rng;
+
+	/* the log-count ratio over the rows these texts contain */
+	for (size_t j = 0; j < rows; j++)
+	{
+		double		p = 0,
+					q = 0;
+
+		for (int c = 0; c < C; c++)
+		{
+			double		v = tot[j * C + c] - (own ? own[j * C + c] : 0);
+
+			if (c == pos)
+				p += v;
+			else
+				q += v;
+		}
+		sw->r[j] = p + q > 0 ? 0 : NAN;	/* NaN: no text here has the row */
+		if (p + q > 0)
+		{
+			P += p + 1;
+			Q += q + 1;
+		}
+	}
+	for (size_t j = 0; j < rows; j++)
+	{
+		double		p = 0,
+					q = 0;
+
+		if (isnan(sw->r[j]))
+			continue;
+		for (int c = 0; c < C; c++)
+		{
+			double		v = tot[j * C + c] - (own ? own[j * C + c] : 0);
+
+			if (c == pos)
+				p += v;
+			else
+				q += v;
+		}
+		sw->r[j] = log((p + 1) / P) - log((q + 1) / Q);
+	}
+
+	/* dual coordinate descent: min 0.5 |w|^2 + 0.5 b^2 + C sum max(0, 1 - y (w.x + b))^2 */
+	memset(sw->w, 0, sizeof(double) * rows);
+	for (int i = 0; i < d->n; i++)
+	{
+		if (k < K && w->fold[i] == k)
+			continue;
+		sw->perm[m++] = i;
+		sw->dual[i] = 0;
+		sw->qd[i] = 1 + diag;
+		for (size_t j = sw->uoff[i]; j < sw->uoff[i + 1]; j++)
+			sw->qd[i] += sw->r[sw->urow[j]] * sw->r[sw->urow[j]];
+	}
+	rnn_rng_seed(&rng, seed);
+	for (int epoch = 0; epoch < SVM_MAX_EPOCHS; epoch++)
+	{
+		double		max_pg = 0;
+
+		if (opt->on_progress)
+			opt->on_progress(opt->cb_ctx);
+		rnn_rng_shuffle(&rng, sw->perm, m);
+		for (int t = 0; t < m; t++)
+		{
+			int			i = sw->perm[t];
+			double		y = d->label[i] == pos ? 1.0 : -1.0;
+			double		dot = bias,
+						g,
+						pg,
+						old;
+
+			for (size_t j = sw->uoff[i]; j < sw->uoff[i + 1]; j++)
+				dot += sw->w[sw->urow[j]] * sw->r[sw->urow[j]];
+			g = y * dot - 1 + diag * sw->dual[i];
+			pg = sw->dual[i] == 0 ? fmin(g, 0) : g;
+			if (fabs(pg) > max_pg)
+				max_pg = fabs(pg);
+			if (pg == 0)
+				continue;
+			old = sw->dual[i];
+			sw->dual[i] = fmax(old - g / sw->qd[i], 0);
+			for (size_t j = sw->uoff[i]; j < sw->uoff[i + 1]; j++)
+				sw->w[sw->urow[j]] += (sw->dual[i] - old) * y * sw->r[sw->urow[j]];
+			bias += (sw->dual[i] - old) * y;
+		}
+		if (max_pg < SVM_TOLERANCE)
+			break;
+	}
+
+	/* interpolation towards naive Bayes, over the rows seen */
+	for (size_t j = 0; j < rows; j++)
+		if (!isnan(sw->r[j]))
+		{
+			mean_abs += fabs(sw->w[j]);
+			seen++;
+		}
+	mean_abs = seen > 0 ? mean_abs / seen : 0;
+	for (size_t j = 0; j < rows; j++)
+		u[j] = isnan(sw->r[j]) ? 0 : ((1 - NBSVM_BETA) * mean_abs + NBSVM_BETA * sw->w[j]) * sw->r[j];
+	*b = bias;
+}
+
+/* Binary problems of an NBSVM fit: one for two classes, else one per class. */
+static inline int
+nbsvm_problems(int C)
+{
+	return C == 2 ? 1 : C;
+}
+
+/* Class c's share of the SVM biases b (problems), centred over classes. */
+static double
+svm_class_bias(const double *b, int C, int c)
+{
+	double		mean = 0;
+
+	if (C == 2)
+		return c == 1 ? b[0] / 2 : -b[0] / 2;
+	for (int k = 0; k < C; k++)
+		mean += b[k] / C;
+	return b[c] - mean;
+}
+
+/*
+ * Scores (n, C) of every text under the fit without its fold (k = K: the
+ * fit on all texts, for every text), bias included, centred over classes;
+ * u: (problems, rows), b: (problems), s: (problems) scratch.
+ */
+static void
+nbsvm_scores(FitWork *w, const double *u, const double *b, size_t rows, int k, double *s,
+			 double *z)
+{
+	const RnnNgramData *d = w->d;
+	const int	C = d->n_classes;
+	const int	P = nbsvm_problems(C);
+
+	for (int i = 0; i < d->n; i++)
+	{
+		double		mean = 0;
+		size_t		nr;
+
+		if (k < w->K && w->fold[i] != k)
+			continue;
+		nr = text_rows(w->ng, d->ids + d->off[i], d->off[i + 1] - d->off[i], w->rows);
+		for (int p = 0; p < P; p++)
+		{
+			s[p] = b[p];
+			for (size_t j = 0; j < nr; j++)
+				s[p] += u[(size_t) p * rows + w->rows[j]];
+		}
+		if (C == 2)
+		{
+			z[(size_t) i * C] = -s[0] / 2;
+			z[(size_t) i * C + 1] = s[0] / 2;
+			continue;
+		}
+		for (int c = 0; c < C; c++)
+			mean += s[c] / C;
+		for (int c = 0; c < C; c++)
+			z[(size_t) i * C + c] = s[c] - mean;
+	}
+}
+
 RnnStatus
 rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *opt,
 			  RnnNgramFitResult *res)
@@ -550,12 +851,21 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 				best_s[2] = {1, 1};
 	double	   *best_b = NULL,
 			   *b = NULL;
-	int			m;
+	SvmWork		sw;
+	double	   *svm_u = NULL,
+			   *best_u = NULL,
+			   *svm_b = NULL,
+			   *best_svm_b = NULL,
+			   *svm_z = NULL,
+			   *best_z = NULL,
+			   *zero = NULL;
+	int			m = 0;
 
 	*out = NULL;
 	if (d->n < K || K < 2 || C < 2 || opt->order < 1 || opt->order > RNN_NGRAM_MAX_ORDER)
 		return RNN_ERR_CONFIG;
 	memset(&w, 0, sizeof(w));
+	memset(&sw, 0, sizeof(sw));
 	w.d = d;
 	w.K = K;
 	ng = rnn_alloc(sizeof(RnnNgram));
@@ -665,7 +975,7 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 		sub[j] = (int) ((int64_t) j * d->n / m);
 		suby[j] = d->label[sub[j]];
 	}
-	for (int a = 0; a < N_ALPHAS; a++)
+	for (int a = 0; a < N_ALPHAS && (opt->fits == 0 || (opt->fits & RNN_NGRAM_FITS_NAIVE_BAYES)); a++)
 	{
 		double		s[2] = {1, 1},
 					loss,
@@ -692,17 +1002,138 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 			res->oof_accuracy = acc;
 		}
 	}
-	if (!isfinite(best_loss))
+	res->alpha = best_alpha;
+	res->scale[0] = best_s[0];
+	res->scale[1] = opt->order >= 2 ? best_s[1] : 0;
+	res->oof_log_loss = best_loss;	/* infinite when naive Bayes did not compete */
+	res->nb_oof_log_loss = best_loss;
+	res->fit = RNN_NGRAM_FIT_NAIVE_BAYES;
+
+	/* 3b. NBSVM at each penalty, on the same folds, scaled the same way */
+	if (opt->fits == 0 || (opt->fits & RNN_NGRAM_FITS_NBSVM))
+	{
+		const int	P = nbsvm_problems(C);
+
+		st = svm_prepare(&w, &sw, rows);
+		if (st != RNN_OK)
+			goto done;
+		svm_u = rnn_alloc(sizeof(double) * P * rows);
+		best_u = rnn_alloc(sizeof(double) * P * rows);
+		svm_b = rnn_alloc(sizeof(double) * P);
+		best_svm_b = rnn_alloc(sizeof(double) * P);
+		svm_z = rnn_alloc(sizeof(double) * d->n * C);
+		best_z = rnn_alloc(sizeof(double) * d->n * C);
+		zero = rnn_alloc(sizeof(double) * m * C);
+		if (!svm_u || !best_u || !svm_b || !best_svm_b || !svm_z || !best_z || !zero)
+		{
+			st = RNN_ERR_NOMEM;
+			goto done;
+		}
+		for (int ci = 0; ci < N_SVM_CS; ci++)
+		{
+			double		s[2] = {1, 0},
+						loss,
+						acc;
+			double	   *sb = rnn_alloc(sizeof(double) * P * 2);
+
+			if (sb == NULL)
+			{
+				st = RNN_ERR_NOMEM;
+				goto done;
+			}
+			/* out-of-fold scores: fold k's texts under the fit on the others */
+			for (int k = 0; k < K; k++)
+			{
+				if (opt->on_progress)
+					opt->on_progress(opt->cb_ctx);
+				for (int p = 0; p < P; p++)
+					nbsvm_problem(&w, &sw, rows, k, C == 2 ? 1 : p, svm_cs[ci],
+								  opt->seed + 7919 * (uint64_t) (k + 1) + p, opt,
+								  svm_u + (size_t) p * rows, &svm_b[p]);
+				nbsvm_scores(&w, svm_u, svm_b, rows, k, sb, svm_z);
+			}
+			for (int j = 0; j < m; j++)
+				memcpy(Us + (size_t) j * C, svm_z + (size_t) sub[j] * C, sizeof(double) * C);
+			for (int c = 0; c < C; c++)
+				b[c] = 0;
+			loss = fit_scale(Us, zero, suby, m, C, s, b, &acc);
+			if (isfinite(loss) && loss < res->oof_log_loss)
+			{
+				res->fit = RNN_NGRAM_FIT_NBSVM;
+				res->svm_c = svm_cs[ci];
+				res->oof_log_loss = loss;
+				res->oof_accuracy = acc;
+				res->alpha = 1;
+				res->scale[0] = s[0];
+				res->scale[1] = opt->order >= 2 ? s[0] : 0;
+				memcpy(best_b, b, sizeof(double) * C);
+				memcpy(best_z, svm_z, sizeof(double) * d->n * C);
+				/* the weights: the fit on every text */
+				if (opt->on_progress)
+					opt->on_progress(opt->cb_ctx);
+				for (int p = 0; p < P; p++)
+					nbsvm_problem(&w, &sw, rows, K, C == 2 ? 1 : p, svm_cs[ci],
+								  opt->seed + p, opt, best_u + (size_t) p * rows, &best_svm_b[p]);
+			}
+			rnn_free(sb);
+		}
+	}
+
+	if (!isfinite(res->oof_log_loss))
 	{
 		st = RNN_ERR_NONFINITE;
 		goto done;
 	}
+	ng->weights = rnn_alloc(sizeof(float) * rows * C);
+	if (ng->weights == NULL)
+	{
+		st = RNN_ERR_NOMEM;
+		goto done;
+	}
+	if (res->fit == RNN_NGRAM_FIT_NBSVM)
+	{
+		/* weights: s u per class, centred; bias: the fitted bias plus s
+		 * times the SVM's; out-of-fold sums: s z + the fitted bias, less
+		 * the bias stored */
+		double		sc = res->scale[0],
+					mean = 0;
+
+		for (size_t r = 0; r < rows; r++)
+		{
+			double		mr = 0;
+
+			if (C == 2)
+			{
+				ng->weights[r * C] = (float) (-sc * best_u[r] / 2);
+				ng->weights[r * C + 1] = (float) (sc * best_u[r] / 2);
+				continue;
+			}
+			for (int c = 0; c < C; c++)
+				mr += best_u[(size_t) c * rows + r] / C;
+			for (int c = 0; c < C; c++)
+				ng->weights[r * C + c] = (float) (sc * (best_u[(size_t) c * rows + r] - mr));
+		}
+		for (int c = 0; c < C; c++)
+			mean += (best_b[c] + sc * svm_class_bias(best_svm_b, C, c)) / C;
+		for (int c = 0; c < C; c++)
+			res->bias[c] = (float) (best_b[c] + sc * svm_class_bias(best_svm_b, C, c) - mean);
+		for (int i = 0; i < d->n; i++)
+		{
+			double		mo = 0;
+			float	   *o = res->oof_logits + (size_t) i * C;
+
+			for (int c = 0; c < C; c++)
+				mo += (sc * best_z[(size_t) i * C + c] + best_b[c] - res->bias[c]) / C;
+			for (int c = 0; c < C; c++)
+				o[c] = (float) (sc * best_z[(size_t) i * C + c] + best_b[c] - res->bias[c] - mo);
+		}
+		goto done;
+	}
+
+	/* naive Bayes: the out-of-fold sums at the best alpha, centred */
 	res->alpha = best_alpha;
 	res->scale[0] = best_s[0];
 	res->scale[1] = opt->order >= 2 ? best_s[1] : 0;
-	res->oof_log_loss = best_loss;
-
-	/* the out-of-fold sums at the best alpha, centred */
 	oof_scores(&w, best_alpha);
 	for (int i = 0; i < d->n; i++)
 	{
@@ -726,12 +1157,6 @@ rnn_ngram_fit(RnnNgram **out, const RnnNgramData *d, const RnnNgramFitOptions *o
 	}
 
 	/* 4. the weights from every training text */
-	ng->weights = rnn_alloc(sizeof(float) * rows * C);
-	if (ng->weights == NULL)
-	{
-		st = RNN_ERR_NOMEM;
-		goto done;
-	}
 	{
 		const double *tot = w.cnt + (size_t) K * rows * C;
 
@@ -764,6 +1189,14 @@ done:
 	rnn_free(Bs);
 	rnn_free(b);
 	rnn_free(best_b);
+	svm_free(&sw);
+	rnn_free(svm_u);
+	rnn_free(best_u);
+	rnn_free(svm_b);
+	rnn_free(best_svm_b);
+	rnn_free(svm_z);
+	rnn_free(best_z);
+	rnn_free(zero);
 	if (st != RNN_OK)
 	{
 		rnn_ngram_free(ng);

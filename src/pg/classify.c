@@ -42,6 +42,8 @@
  *     tokenizer.h says (first quarter + last three quarters).
  *  4. A model with an n-gram path (ngram.h) adds its weights, summed over
  *     the text's unigrams and bigrams of token ids, to the network's logits.
+ *     When the stored head reads nothing (the network was dropped, see
+ *     head_reads_nothing), the network's logits are its bias and it is not run.
  *  5. The functions are STABLE (a new version of the model changes their
  *     results), STRICT and PARALLEL SAFE.
  */
@@ -155,6 +157,25 @@ fold_release(void *arg)
 	fold_bytes_live -= Min(rel->bytes, fold_bytes_live);
 }
 
+/*
+ * True when the head's weights are all zero: train_classifier stores that
+ * when validation could not tell the network's share of the logits from
+ * noise (classify_train.c, fit_network_share).  Then the network's logits
+ * are exactly the head bias (0 * a finite feature is 0), and one-shot
+ * scoring can skip the recurrent layers: the n-gram path's cost, not the
+ * network's.
+ */
+static bool
+head_reads_nothing(const RnnModel *model)
+{
+	size_t		n = (size_t) model->cfg.output_size * rnn_feature_size(&model->cfg);
+
+	for (size_t i = 0; i < n; i++)
+		if (model->p.head_w[i] != 0.0f)
+			return false;
+	return true;
+}
+
 static RnnClassifier *
 build_classifier(RnnCachedModel *entry)
 {
@@ -258,8 +279,11 @@ build_classifier(RnnCachedModel *entry)
 						 psprintf("could not load the vocabulary of model \"%s\"", name));
 	clf->space_id = rnn_vocab_lookup(clf->vocab, " ", 1);
 
+	clf->head_only = head_reads_nothing(entry->model);
 	rnn_check_status(rnn_infer_create(&clf->inf, entry->model, 1, clf->max_tokens),
 					 psprintf("could not prepare model \"%s\" for scoring", name));
+	/* a head-only model runs its network only when streamed: no folding */
+	if (!clf->head_only)
 	{
 		int			folded = 0;
 		size_t		want = (size_t) cfg->vocab_size * (cfg->bidirectional ? 2 : 1) *
@@ -373,6 +397,9 @@ rnn_classifier_probs(RnnClassifier *clf, const char *name, const char *text, int
 	batch.lengths = &length;
 	batch.tokens = clf->ids;
 	rnn_infer_set_state(clf->inf, NULL, NULL);	/* stream.c may have set one */
+	if (clf->head_only)
+		memcpy(clf->logits, clf->model->p.head_b, sizeof(float) * clf->n_classes);
+	else
 	{
 		RnnStatus	st = rnn_infer(clf->inf, &batch, clf->logits);
 

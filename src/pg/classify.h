@@ -54,6 +54,10 @@ typedef struct RnnClassifier
 	int32		space_id;		/* char mode: id of " " (stream separator) */
 	RnnInfer   *inf;			/* batch 1, max_tokens steps, prepared */
 	bool		folded;			/* first layer folded per token */
+	bool		head_only;		/* head weights all zero (the network's share
+								 * of the logits was 0): the logits are the
+								 * head bias plus the n-gram path, whatever
+								 * the network computes, so scoring skips it */
 	int32	   *ids;			/* (max_tokens) */
 	float	   *logits;			/* (n_classes) */
 	float	   *ngram_sum;		/* (n_classes) */

@@ -36,7 +36,7 @@ import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import text_baselines  # noqa: E402
-from mr_sentiment import CANDIDATES  # noqa: E402
+from mr_sentiment import CANDIDATES, backend_cpu  # noqa: E402
 
 PUBLISHED = [("NB (Socher et al. 2013)", 81.8), ("BiNB, bigram NB (Socher et al. 2013)", 83.1),
              ("CNN-rand (Kim 2014)", 82.7), ("RNTN (Socher et al. 2013)", 85.4)]
@@ -167,17 +167,20 @@ def main():
     params = dict(CANDIDATES[a.config], **overrides)
     print("model: %s %s, seeds %d" % (a.config, params, a.seeds))
     t0 = time.time()
-    names, secs = [], []
+    names, secs, cpus = [], [], []
     for s in range(a.seeds):
         name = "sst2_s%d" % s
+        cpu0 = backend_cpu(cur)
         va, ep, best, sec = train(cur, name, params, seed=1 + s)
+        cpus.append(backend_cpu(cur) - cpu0)
         names.append(name)
         secs.append(sec)
-        cur.execute("SELECT metrics->'pretraining' FROM rnn.models WHERE name = %s"
+        cur.execute("SELECT metrics->'pretraining', metrics->'ngram' FROM rnn.models WHERE name = %s"
                     " ORDER BY version DESC LIMIT 1", (name,))
-        pre = cur.fetchone()[0]
-        print("  seed %d: validation %.2f, best epoch %d/%d, %.0fs%s" %
-              (1 + s, 100 * va, best, ep, sec,
+        pre, ngram = cur.fetchone()
+        print("  seed %d: validation %.2f (n-gram path alone %s), best epoch %d/%d, %.0fs%s" %
+              (1 + s, 100 * va, "-" if ngram is None else "%.2f, %s" % (
+                  100 * ngram["validation_accuracy"], ngram.get("fit", "naive_bayes")), best, ep, sec,
                "" if pre is None else "; pretraining %d/%d epochs, %.0fs of it, held-out %.3f nats/token"
                % (pre["best_epoch"], pre["epochs"], pre["seconds"], pre["validation_loss"] or float("nan"))),
               flush=True)
@@ -200,6 +203,8 @@ def main():
     for label, v in PUBLISHED:
         print("  %-36s %6s %6.1f  (published)" % (label, "", v))
     print("training time per model: %.0fs mean; whole run %.0fs" % (statistics.mean(secs), time.time() - t0))
+    print("backend CPU per train_classifier call (reading, n-gram fit, training, metrics): %.1fs mean"
+          % statistics.mean(cpus))
     for name in names + ["sst2_path"]:
         cur.execute("SELECT rnn.drop_model(%s)", (name,))
 

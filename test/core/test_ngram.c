@@ -59,7 +59,7 @@ make_corpus(void)
 }
 
 static RnnNgram *
-fit(int order, RnnNgramFitResult *res, float *bias, float *oof)
+fit_kinds(int order, int fits, RnnNgramFitResult *res, float *bias, float *oof)
 {
 	RnnNgramData d = {ids, off, label, N, V, 2};
 	RnnNgramFitOptions o;
@@ -69,11 +69,19 @@ fit(int order, RnnNgramFitResult *res, float *bias, float *oof)
 	o.order = order;
 	o.folds = 5;
 	o.seed = 3;
+	o.fits = fits;
 	memset(res, 0, sizeof(*res));
 	res->bias = bias;
 	res->oof_logits = oof;
-	TAP_CHECK(rnn_ngram_fit(&ng, &d, &o, res) == RNN_OK, "fit order %d", order);
+	TAP_CHECK(rnn_ngram_fit(&ng, &d, &o, res) == RNN_OK, "fit order %d, fits %d", order, fits);
 	return ng;
+}
+
+/* naive Bayes only */
+static RnnNgram *
+fit(int order, RnnNgramFitResult *res, float *bias, float *oof)
+{
+	return fit_kinds(order, RNN_NGRAM_FITS_NAIVE_BAYES, res, bias, oof);
 }
 
 /* P(class 1) of ids[0..n) */
@@ -263,6 +271,113 @@ main(void)
 		rnn_model_free(m);
 	}
 
+	/* --- NBSVM */
+	{
+		RnnNgramFitResult rs,
+					ra;
+		float		bs[2],
+					ba[2];
+		float	   *oofs = calloc(N * 2, sizeof(float));
+		RnnNgram   *svm = fit_kinds(2, RNN_NGRAM_FITS_NBSVM, &rs, bs, oofs);
+		RnnNgram   *both;
+		int32_t		good[] = {2, 4, 3};
+		int32_t		bad[] = {2, 5, 3};
+		int32_t		not_good[] = {2, 6, 4, 3};
+		int			anti = 1,
+					right = 0;
+
+		TAP_CHECK(svm != NULL && rs.fit == RNN_NGRAM_FIT_NBSVM && (rs.svm_c == 0.1 || rs.svm_c == 1) &&
+				  rs.scale[0] > 0 && isinf(rs.nb_oof_log_loss),
+				  "NBSVM alone: C %g, scale %g", rs.svm_c, rs.scale[0]);
+		TAP_CHECK(p1(svm, bs, good, 3) > 0.8 && p1(svm, bs, bad, 3) < 0.2 &&
+				  p1(svm, bs, not_good, 4) < 0.5,
+				  "NBSVM: 'good' %.3f, 'bad' %.3f, 'not good' %.3f", p1(svm, bs, good, 3),
+				  p1(svm, bs, bad, 3), p1(svm, bs, not_good, 4));
+		/* one binary problem: class 1's weight is minus class 0's */
+		for (size_t r = 0; r < V + svm->n_bigrams; r++)
+			anti &= svm->weights[2 * r] == -svm->weights[2 * r + 1];
+		TAP_CHECK(anti && fabsf(bs[0] + bs[1]) < 1e-6, "NBSVM weights and bias centred over the two classes");
+		/* 'good' only in class 1, 'bad' only in class 0: ratios of opposite sign */
+		TAP_CHECK(svm->weights[4 * 2 + 1] > 0 && svm->weights[5 * 2 + 1] < 0,
+				  "NBSVM: 'good' %.3f > 0 > 'bad' %.3f", svm->weights[4 * 2 + 1],
+				  svm->weights[5 * 2 + 1]);
+		for (int i = 0; i < N; i++)
+			right += ((oofs[2 * i + 1] + bs[1] > oofs[2 * i] + bs[0]) == (label[i] == 1));
+		TAP_CHECK(fabs((double) right / N - rs.oof_accuracy) < 1e-9 && fabs(oofs[0] + oofs[1]) < 1e-4,
+				  "NBSVM out-of-fold logits plus bias: %d of %d right, as the fit reports, centred",
+				  right, N);
+		/* both compete: the lower out-of-fold log loss wins */
+		both = fit_kinds(2, 0, &ra, ba, oofs);
+		TAP_CHECK(both != NULL && fabs(ra.oof_log_loss - fmin(res.oof_log_loss, rs.oof_log_loss)) < 1e-12 &&
+				  ra.fit == (rs.oof_log_loss < res.oof_log_loss ? RNN_NGRAM_FIT_NBSVM : RNN_NGRAM_FIT_NAIVE_BAYES) &&
+				  fabs(ra.nb_oof_log_loss - res.oof_log_loss) < 1e-12,
+				  "both compete: %s wins (log loss %.4f; naive Bayes %.4f, NBSVM %.4f)",
+				  ra.fit == RNN_NGRAM_FIT_NBSVM ? "NBSVM" : "naive Bayes", ra.oof_log_loss,
+				  res.oof_log_loss, rs.oof_log_loss);
+		rnn_ngram_free(both);
+		rnn_ngram_free(svm);
+		free(oofs);
+	}
+
+	/* --- three classes, NBSVM one-vs-rest: 'good' 4 -> class 2, 'bad' 5 -> 0, neither -> 1 */
+	{
+		int			lab3[N];
+		int32_t		ids3[N * 8];
+		RnnNgramData d3 = {ids3, off, lab3, N, V, 3};
+		RnnNgramFitOptions o3;
+		RnnNgramFitResult r3;
+		float		b3[3],
+				   *oof3 = calloc(N * 3, sizeof(float));
+		RnnNgram   *ng3 = NULL;
+		int			right = 0;
+
+		memcpy(ids3, ids, sizeof(ids3));
+		for (int i = 0; i < N; i++)
+		{
+			int			has4 = 0,
+						has5 = 0;
+
+			for (size_t t = off[i]; t < off[i + 1]; t++)
+			{
+				has4 |= ids3[t] == 4 && !(t > off[i] && ids3[t - 1] == 6);
+				has5 |= ids3[t] == 5;
+			}
+			lab3[i] = has4 ? 2 : has5 ? 0 : 1;
+		}
+		memset(&o3, 0, sizeof(o3));
+		o3.order = 2;
+		o3.folds = 5;
+		o3.seed = 5;
+		o3.fits = RNN_NGRAM_FITS_NBSVM;
+		memset(&r3, 0, sizeof(r3));
+		r3.bias = b3;
+		r3.oof_logits = oof3;
+		TAP_CHECK(rnn_ngram_fit(&ng3, &d3, &o3, &r3) == RNN_OK && r3.fit == RNN_NGRAM_FIT_NBSVM,
+				  "three classes: NBSVM fitted");
+		for (int i = 0; ng3 && i < N; i++)
+		{
+			float		z[3] = {b3[0], b3[1], b3[2]};
+			int			best = 0;
+
+			rnn_ngram_accumulate(ng3, ids3 + off[i], off[i + 1] - off[i], -1, z);
+			for (int c = 1; c < 3; c++)
+				if (z[c] > z[best])
+					best = c;
+			right += best == lab3[i];
+		}
+		{
+			double		worst = 0;
+
+			for (size_t r = 0; ng3 && r < V + ng3->n_bigrams; r++)
+				worst = fmax(worst, fabs((double) ng3->weights[r * 3] + ng3->weights[r * 3 + 1] +
+										 ng3->weights[r * 3 + 2]));
+			TAP_CHECK(worst < 1e-5, "three classes: weights centred (%.2g)", worst);
+		}
+		TAP_CHECK(right > 0.95 * N, "three classes: %d of %d right", right, N);
+		rnn_ngram_free(ng3);
+		free(oof3);
+	}
+
 	/* --- unigrams only */
 	rnn_ngram_free(ng);
 	ng = fit(1, &res, bias, oof);
@@ -270,7 +385,7 @@ main(void)
 			  "order 1: no bigrams, out-of-fold accuracy %.3f", res.oof_accuracy);
 	{
 		RnnNgramData d = {ids, off, label, 3, V, 2};
-		RnnNgramFitOptions o = {2, 5, 1, NULL, NULL};
+		RnnNgramFitOptions o = {2, 5, 1, 0, NULL, NULL};
 		RnnNgram   *none = NULL;
 
 		TAP_CHECK(rnn_ngram_fit(&none, &d, &o, &res) == RNN_ERR_CONFIG && none == NULL,
