@@ -57,7 +57,7 @@ PG_CFLAGS += $(OPTFLAGS)
 # needs OpenBLAS's runtime (libopenblas0) at run time, not at link time.
 SHLIB_LINK = -ldl
 
-REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast calendar covariates bad_input retrain \
+REGRESS = create_extension model_store corrupt_weights gucs ownership lifecycle forecast calendar covariates bad_input retrain train_linear \
 	language_model tagger \
 	model_cache sentiment ngram embeddings pretrain drop_extension
 

@@ -464,7 +464,7 @@ class Forecaster(nn.Module):
         if "window_size" not in hp or "series" not in nz:
             raise ValueError("the meta has no hyperparams.window_size or normalization.series: "
                              "export with --meta holding rnn.model_info(name) of the forecaster")
-        known = [k for k in ("calendar_inputs", "future_columns") if hp.get(k)]
+        known = [k for k in ("calendar_inputs", "future_columns", "season_steps") if hp.get(k)]
         if known:
             raise ValueError("the forecaster uses %s (rnn_ext 0.4), which this script does not "
                              "support: forecast it with rnn.forecast" % " and ".join(known))

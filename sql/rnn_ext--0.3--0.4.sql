@@ -7,7 +7,10 @@
 \echo Use "ALTER EXTENSION rnn_ext UPDATE TO '0.4'" to load this file. \quit
 
 -- train_forecaster gains warm_start and warm_start_version (start from a
--- stored version's weights and statistics); rnn.detect_anomalies
+-- stored version's weights and statistics), calendar_inputs,
+-- future_columns, train_linear (keep the linear path at its start) and
+-- season_steps (recur over seasons);
+-- rnn.detect_anomalies
 DROP FUNCTION rnn.train_forecaster(text, regclass, text, text, text, text[], text, int, int,
     float8, int, int, int, int, float8, float8, int, bigint, text, text, boolean, int, int, float8,
     boolean);
@@ -42,6 +45,8 @@ CREATE FUNCTION rnn.train_forecaster(
     warm_start_version int DEFAULT NULL,
     calendar_inputs text[] DEFAULT NULL,
     future_columns text[] DEFAULT '{}',
+    train_linear boolean DEFAULT true,
+    season_steps boolean DEFAULT false,
     OUT model text, OUT version int,
     OUT train_mse float8, OUT train_mae float8,
     OUT valid_mse float8, OUT valid_mae float8,

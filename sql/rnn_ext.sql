@@ -568,6 +568,8 @@ CREATE FUNCTION rnn.train_forecaster(
     warm_start_version int DEFAULT NULL,
     calendar_inputs text[] DEFAULT NULL,
     future_columns text[] DEFAULT '{}',
+    train_linear boolean DEFAULT true,
+    season_steps boolean DEFAULT false,
     OUT model text, OUT version int,
     OUT train_mse float8, OUT train_mae float8,
     OUT valid_mse float8, OUT valid_mae float8,

@@ -169,6 +169,7 @@ rnn_optim_defaults(RnnOptimConfig *opt)
 	opt->weight_decay = 0.0f;
 	opt->clip_norm = 1.0f;
 	opt->frozen_prefix = 0;
+	opt->frozen_suffix = 0;
 }
 
 RnnStatus

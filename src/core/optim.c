@@ -12,7 +12,9 @@ rnn_optim_step(RnnTrainer *tr, double *grad_norm)
 {
 	const RnnOptimConfig *o = &tr->opt;
 	size_t		skip = o->frozen_prefix < tr->model->n_params ? o->frozen_prefix : tr->model->n_params;
-	size_t		n = tr->model->n_params - skip;
+	size_t		tail = o->frozen_suffix < tr->model->n_params - skip ? o->frozen_suffix :
+		tr->model->n_params - skip;
+	size_t		n = tr->model->n_params - skip - tail;
 	float	   *w = tr->model->params + skip;
 	float	   *g = tr->grads + skip;
 	float	   *m = tr->adam_m + skip;

@@ -298,6 +298,9 @@ typedef struct RnnOptimConfig
 	size_t		frozen_prefix;	/* the first frozen_prefix parameters (e.g. the
 								 * embedding, first in the flat layout) are
 								 * not trained: no step, no part in the norm */
+	size_t		frozen_suffix;	/* the same for the last frozen_suffix (the
+								 * head bias and skip weights, last in it:
+								 * a forecaster's linear path kept as started) */
 } RnnOptimConfig;
 
 void		rnn_optim_defaults(RnnOptimConfig *opt);	/* 1e-3, .9, .999, 1e-8, 0, 1.0 */

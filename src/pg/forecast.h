@@ -184,22 +184,32 @@ typedef struct FcShape
 	bool		seasonal;		/* recur over seasons (window / season steps of
 								 * season values) and predict a correction to
 								 * the seasonal-naive forecast */
+	bool		season_steps;	/* recur over seasons only: the outputs are
+								 * added to the window's reference as without
+								 * seasonal (season_steps => true) */
 	int			n_known;		/* future columns: their values at the
 								 * horizon steps follow the lags in the skip
 								 * input, horizon * n_known */
 } FcShape;
 
+/* Whether a recurrent step reads a whole season */
+static inline bool
+fc_by_season(const FcShape *shape)
+{
+	return shape->seasonal || shape->season_steps;
+}
+
 /* Recurrent steps of a window, and values a step (the network's input_size) */
 static inline int
 fc_steps(const FcShape *shape)
 {
-	return shape->seasonal ? shape->window / shape->season : shape->window;
+	return fc_by_season(shape) ? shape->window / shape->season : shape->window;
 }
 
 static inline int
 fc_input_size(const FcShape *shape, int n_channels)
 {
-	return shape->seasonal ? shape->season * n_channels : n_channels;
+	return fc_by_season(shape) ? shape->season * n_channels : n_channels;
 }
 
 /*

@@ -1333,7 +1333,7 @@ fc_fill_window(const FcData *data, const FcSeries *s, int start, const FcShape *
 	if (x)
 	{
 		int			T = fc_steps(shape),
-					P = shape->seasonal ? shape->season : 1,	/* points a step */
+					P = fc_by_season(shape) ? shape->season : 1,	/* points a step */
 					I = P * C;
 
 		for (int t = 0; t < T; t++)

@@ -84,6 +84,7 @@ fc_model_info(RnnCachedModel *entry)
 			info->shape.norm = FC_NORM_LEVEL;
 	}
 	info->shape.seasonal = rnn_jsonb_bool(hp, "seasonal", false);
+	info->shape.season_steps = rnn_jsonb_bool(hp, "season_steps", false);
 	info->skip_size = entry->model->cfg.skip_size;
 	info->spec.time_column = rnn_jsonb_text(hp, "time_column");
 	info->spec.value_column = rnn_jsonb_text(hp, "value_column");
@@ -145,9 +146,9 @@ fc_model_info(RnnCachedModel *entry)
 	info->skip_lags = info->skip_size - info->shape.horizon * info->shape.n_known;
 	if (info->shape.window < 1 || info->spec.time_column == NULL || info->spec.value_column == NULL ||
 		info->shape.season < 1 ||
-		((info->shape.seasonal || info->shape.norm == FC_NORM_LEVEL) &&
+		((fc_by_season(&info->shape) || info->shape.norm == FC_NORM_LEVEL) &&
 		 (info->shape.season > info->shape.window ||
-		  (info->shape.seasonal && info->shape.window % info->shape.season != 0))) ||
+		  (fc_by_season(&info->shape) && info->shape.window % info->shape.season != 0))) ||
 		entry->model->cfg.input_size != fc_input_size(&info->shape, C) ||
 		entry->model->cfg.vocab_size != 0 ||
 		info->skip_lags < 0 || info->skip_lags > info->shape.window)

@@ -211,20 +211,22 @@ split_series(FcData *data, const FcShape *shape, double vf)
 static void
 check_season(const FcShape *shape)
 {
-	if ((shape->seasonal || shape->norm == FC_NORM_LEVEL) && shape->season > shape->window)
+	if ((fc_by_season(shape) || shape->norm == FC_NORM_LEVEL) && shape->season > shape->window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window_size = %d is shorter than season_length = %d",
 						shape->window, shape->season),
 				 errdetail("%s needs at least one season in the window.",
-						   shape->seasonal ? "seasonal => true" : "normalization 'level'"),
+						   shape->seasonal ? "seasonal => true" :
+						   shape->season_steps ? "season_steps => true" : "normalization 'level'"),
 				 errhint("Use a window_size of a few seasons, e.g. %d.", 7 * shape->season)));
-	if (shape->seasonal && shape->window % shape->season != 0)
+	if (fc_by_season(shape) && shape->window % shape->season != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window_size = %d is not a multiple of season_length = %d",
 						shape->window, shape->season),
-				 errdetail("With seasonal => true each recurrent step reads one season."),
+				 errdetail("With %s each recurrent step reads one season.",
+						   shape->seasonal ? "seasonal => true" : "season_steps => true"),
 				 errhint("Use window_size => %d.",
 						 Max(1, shape->window / shape->season) * shape->season)));
 }
@@ -559,7 +561,9 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	int64		seed;
 	bool		linear_skip,
 				seasonal,
-				warm;
+				warm,
+				train_linear,
+				season_steps;
 	int32		warm_version;
 	bool		cal_auto = false;
 	int			n_regular;
@@ -630,6 +634,8 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		check_int_range("warm_start_version", warm_version, 1, PG_INT32_MAX);
 		warm = true;			/* a version to start from implies a warm start */
 	}
+	train_linear = ARG_ABSENT(29) ? true : PG_GETARG_BOOL(29);
+	season_steps = ARG_ABSENT(30) ? false : PG_GETARG_BOOL(30);
 	/* calendar inputs and known-future columns (forecast_known.c) */
 	n_regular = spec.n_features;
 	if (!ARG_ABSENT(27))
@@ -662,6 +668,13 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 				 errmsg("epochs = 0 needs linear_skip or seasonal"),
 				 errdetail("With no training, only the closed-form linear path has weights "
 						   "(or, seasonal, the seasonal-naive start).")));
+	if (!train_linear && !linear_skip && spec.n_future == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("train_linear = false needs a linear path"),
+				 errdetail("With linear_skip = false and no future_columns the model has no "
+						   "linear path to keep."),
+				 errhint("Leave train_linear at true, or pass linear_skip => true.")));
 	check_int_range("batch_size", batch, 1, 65536);
 	check_float_range("learning_rate", lr, 1e-12, 10.0, true);
 	check_float_range("validation_fraction", vf, 0.0, 0.9, true);
@@ -714,6 +727,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		given.horizon = horizon;
 		given.norm = norm;
 		given.seasonal = seasonal;
+		given.season_steps = season_steps;
 		given.season = season;
 		given.n_known = 0;
 		/* 'auto' calendar inputs as they were for the stored model's step */
@@ -745,6 +759,7 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 	shape.horizon = horizon;
 	shape.norm = norm;
 	shape.seasonal = seasonal;
+	shape.season_steps = season_steps;
 	shape.season = season > 0 ? season : fc_default_season(data.time_kind, &data.step, horizon);
 	shape.n_known = spec.n_future;
 	check_season(&shape);
@@ -863,6 +878,16 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		 * Validation OWA (test/bench/m4_engine.sh, 40 epochs): 0.458 raw
 		 * weights, MSE; 0.439 averaged, MSE; 0.429 averaged, absolute errors.
 		 */
+		/*
+		 * train_linear => false: the linear path (the head's bias and the
+		 * skip weights, last in the flat layout) stays at its start, the
+		 * ridge solution or the stored weights; epochs move the recurrent
+		 * network and the head's weights only, so they learn what the
+		 * linear forecast misses instead of moving it (Adam steps every
+		 * skip weight by about the learning rate, whatever its gradient).
+		 */
+		if (!train_linear)
+			fo.optim.frozen_suffix = model->n_params - (size_t) (model->p.head_b - model->params);
 		if (seasonal)
 		{
 			double		nb = bpe > 0 ? bpe : ceil((double) fd.train.count / batch);
@@ -961,6 +986,10 @@ rnn_train_forecaster(PG_FUNCTION_ARGS)
 		else
 			appendStringInfoString(&hp, "null");
 	}
+	if (!train_linear)
+		appendStringInfoString(&hp, ", \"train_linear\": false");
+	if (season_steps)
+		appendStringInfoString(&hp, ", \"season_steps\": true");
 	/* only when warm: a cold model's hyperparams are as before */
 	if (ws != NULL)
 		appendStringInfo(&hp, ", \"warm_start_version\": %d", ws->version);

@@ -61,8 +61,9 @@ mismatch(const FcWarmStart *ws, const char *arg, const char *given, const char *
 					arg, given, ws->version, ws->name, stored),
 			 errdetail("A warm start continues from the stored weights, so the architecture must "
 					   "be the same: cell, hidden_size, num_layers, window_size, horizon, "
-					   "linear_skip, normalization, seasonal, season_length, series_column, "
-					   "feature_columns, future_columns, calendar_inputs and the time step."),
+					   "linear_skip, normalization, seasonal, season_steps, season_length, "
+					   "series_column, feature_columns, future_columns, calendar_inputs and the "
+					   "time step."),
 			 errhint("Pass %s => %s, or train without warm_start.", arg, stored)));
 }
 
@@ -165,6 +166,9 @@ fc_warm_check(const FcWarmStart *ws, RnnCellKind cell, int hidden, int layers, b
 				 psprintf("'%s'", norm_name(ws->shape.norm)));
 	if (shape->seasonal != ws->shape.seasonal)
 		mismatch(ws, "seasonal", bool_name(shape->seasonal), bool_name(ws->shape.seasonal));
+	if (shape->season_steps != ws->shape.season_steps)
+		mismatch(ws, "season_steps", bool_name(shape->season_steps),
+				 bool_name(ws->shape.season_steps));
 	/* a season given here; a default one is checked once the step is known */
 	if (season_arg > 0)
 		check_int(ws, "season_length", season_arg, ws->shape.season);

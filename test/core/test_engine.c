@@ -665,6 +665,93 @@ test_frozen_prefix(void)
 	rnn_model_free(m);
 }
 
+/*
+ * RnnOptimConfig.frozen_suffix: a forecaster's linear path (head bias and
+ * skip weights, last in the layout) kept at its start while the recurrent
+ * weights and the head's weights train; the gradient norm covers the
+ * trained part only.
+ */
+static void
+test_frozen_suffix(void)
+{
+	RnnConfig	cfg;
+	RnnModel   *m = NULL;
+	RnnTrainer *tr = NULL;
+	RnnOptimConfig opt;
+	float	   *before;
+	const float *g;
+	size_t		first_frozen,
+				frozen;
+	int			lengths[2] = {3, 2};
+	float		x[5 * 2] = {0.5f, -1, 0.25f, 2, -0.5f, 1, 1.5f, -0.75f, 0.1f, 0.3f};
+	float		skip[2 * 3] = {1, -2, 0.5f, 0.25f, 1, -1};
+	float		targets[2 * 2] = {0.3f, -0.2f, 1.0f, 0.4f};
+	RnnBatch	batch = {2, 3, lengths, x, NULL, skip};
+	double		loss = 0,
+				norm = 0,
+				want = 0;
+	int			same = 1,
+				moved = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cell = RNN_CELL_LSTM;
+	cfg.num_layers = 1;
+	cfg.input_size = 2;
+	cfg.hidden_size = 4;
+	cfg.output_size = 2;
+	cfg.head = RNN_HEAD_REGRESSION;
+	cfg.pooling = RNN_POOL_LAST;
+	cfg.skip_size = 3;
+	rnn_optim_defaults(&opt);
+	opt.learning_rate = 0.1f;
+	opt.weight_decay = 0.01f;	/* decay must not touch the frozen part either */
+	opt.clip_norm = 0;
+	if (rnn_model_create(&m, &cfg) != RNN_OK)
+	{
+		tap_ok(0, "frozen suffix: setup");
+		return;
+	}
+	first_frozen = (size_t) (m->p.head_b - m->params);
+	frozen = m->n_params - first_frozen;
+	opt.frozen_suffix = frozen;
+	if (rnn_trainer_create(&tr, m, 2, 3, &opt, 1) != RNN_OK)
+	{
+		tap_ok(0, "frozen suffix: setup");
+		rnn_model_free(m);
+		return;
+	}
+	rnn_model_init(m, 5);
+	for (int i = 0; i < cfg.output_size * cfg.skip_size; i++)
+		m->p.skip_w[i] = 0.1f * (i + 1);	/* as a ridge start would */
+	before = malloc(sizeof(float) * m->n_params);
+	memcpy(before, m->params, sizeof(float) * m->n_params);
+	rnn_forward(tr, &batch, 1, NULL);
+	rnn_loss_mse(tr, targets, &loss);
+	rnn_zero_grad(tr);
+	rnn_backward(tr);
+	g = rnn_trainer_grads(tr);
+	for (size_t i = 0; i < first_frozen; i++)
+		want += (double) g[i] * g[i];
+	tap_ok(frozen == (size_t) cfg.output_size * (1 + cfg.skip_size),
+		   "frozen suffix: head bias and skip weights are the last %zu parameters", frozen);
+	tap_ok(rnn_optim_step(tr, &norm) == RNN_OK, "frozen suffix: Adam step");
+	for (size_t i = 0; i < m->n_params; i++)
+	{
+		if (i >= first_frozen)
+			same &= m->params[i] == before[i];
+		else
+			moved += m->params[i] != before[i];
+	}
+	tap_ok(same, "frozen suffix: the %zu parameters of the linear path are unchanged", frozen);
+	tap_ok(moved > (int) first_frozen / 2, "frozen suffix: %d of %zu others moved",
+		   moved, first_frozen);
+	tap_ok(fabs(norm - sqrt(want)) < 1e-6 * (1 + sqrt(want)),
+		   "frozen suffix: gradient norm %.6g over the trained part (%.6g)", norm, sqrt(want));
+	free(before);
+	rnn_trainer_free(tr);
+	rnn_model_free(m);
+}
+
 static void
 test_pack_layout(void)
 {
@@ -1036,6 +1123,7 @@ main(int argc, char **argv)
 	tap_diag("---- API");
 	test_pack_layout();
 	test_frozen_prefix();
+	test_frozen_suffix();
 	test_config_validation();
 	test_model_init();
 	test_bad_batches(dir);
