@@ -178,6 +178,20 @@ SELECT bool_and(abs(running - whole) < 1e-6) AS skipped_network_scores_as_stream
           FROM (SELECT DISTINCT body FROM negations
                 UNION ALL VALUES ('not'), ('the film'), ('good but dull')) t GROUP BY body) s;
 
+-- The same rows in another physical order train the same model: the split
+-- shuffles rows sorted by text, not in the order the scan returns them.
+CREATE TABLE negations_shuffled AS SELECT * FROM negations ORDER BY md5(i::text);
+SET rnn.blas_threads = 1;
+SET client_min_messages = warning;
+SELECT version FROM rnn.train_classifier('neg_order_a', 'negations', 'body', 'positive',
+       embedding_dim => 8, hidden_size => 8, epochs => 2, learning_rate => 0.01, seed => 5);
+SELECT version FROM rnn.train_classifier('neg_order_b', 'negations_shuffled', 'body', 'positive',
+       embedding_dim => 8, hidden_size => 8, epochs => 2, learning_rate => 0.01, seed => 5);
+RESET client_min_messages;
+RESET rnn.blas_threads;
+SELECT a.weights = b.weights AS same_weights, a.vocabulary = b.vocabulary AS same_vocabulary
+  FROM rnn.models a, rnn.models b WHERE a.name = 'neg_order_a' AND b.name = 'neg_order_b';
+
 -- ---------------------------------------------------------------------------
 -- Bad input: each statement fails with its SQLSTATE and stores nothing.
 SELECT count(*) AS models_before FROM rnn.models \gset
@@ -212,5 +226,5 @@ SELECT count(*) - :models_before AS models_added FROM rnn.models;
 
 SELECT rnn.drop_model(name) FROM (VALUES ('neg_bigrams'), ('neg_unigrams'), ('neg_net'),
        ('neg_share'), ('neg_plain'), ('moods3'), ('neg_copy'), ('neg_stream'),
-       ('neg_head_only')) v(name);
-DROP TABLE negations, moods, neg_messages, no_labels;
+       ('neg_head_only'), ('neg_order_a'), ('neg_order_b')) v(name);
+DROP TABLE negations, negations_shuffled, moods, neg_messages, no_labels;

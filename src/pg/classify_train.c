@@ -532,7 +532,9 @@ keep_present_classes(Examples *ex, const TrainArgs *a, const char *relname, int 
 
 /*
  * 3: stratified, seeded split.  order (n) gets the training rows, then the
- * validation rows; returns the number of validation rows.
+ * validation rows; returns the number of validation rows.  Each class's
+ * rows are sorted by text before the seeded shuffle, so the split, and with
+ * it the model, is the same whatever order the scan read the rows in.
  */
 static int
 split_stratified(const Examples *ex, const int *class_count, double fraction, int64 seed,
@@ -561,6 +563,7 @@ split_stratified(const Examples *ex, const int *class_count, double fraction, in
 	{
 		int			nvc = Min((int) floor(class_count[c] * fraction + 0.5), class_count[c] - 1);
 
+		rnn_texts_sort(&ex->texts, members[c], class_count[c]);
 		rnn_rng_shuffle(&rng, members[c], class_count[c]);
 		for (int k = 0; k < class_count[c]; k++)
 		{

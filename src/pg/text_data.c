@@ -213,6 +213,27 @@ rnn_texts_read_column(RnnTexts *texts, const char *relname, const char *column,
 	pfree(sql.data);
 }
 
+static int
+text_cmp(const void *a, const void *b, void *arg)
+{
+	const RnnTexts *texts = arg;
+	size_t		na,
+				nb;
+	const char *ta = rnn_texts_get(texts, *(const int *) a, &na);
+	const char *tb = rnn_texts_get(texts, *(const int *) b, &nb);
+	int			c = memcmp(ta, tb, Min(na, nb));
+
+	if (c != 0)
+		return c;
+	return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
+void
+rnn_texts_sort(const RnnTexts *texts, int *idx, int n)
+{
+	qsort_arg(idx, n, sizeof(int), text_cmp, (void *) texts);
+}
+
 /* ---------------------------------------------------------------------------
  * Vocabulary and token ids
  */

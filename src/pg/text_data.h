@@ -112,6 +112,15 @@ rnn_texts_get(const RnnTexts *texts, int i, size_t *len)
 }
 
 /*
+ * Sort idx (n indices of texts) by the texts' bytes, shorter first on a
+ * common prefix.  A training split that shuffles rows sorted so depends on
+ * the rows and the seed, not on the order a scan returned them in (after
+ * VACUUM FULL, CLUSTER, a dump and restore, another plan or Citus shards):
+ * equal texts are interchangeable.
+ */
+void		rnn_texts_sort(const RnnTexts *texts, int *idx, int n);
+
+/*
  * Run query (read-only, through a cursor, with the caller's rights) and
  * call row_fn for each row, in a per-row context reset before every row;
  * data_cxt is the context the callback keeps things in.  The caller is
