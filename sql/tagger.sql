@@ -67,6 +67,20 @@ SELECT count(*) AS empty_text_rows FROM rnn.tag('pos', '');
 SELECT count(*) AS tagged, avg((t.tag = s.tags[t.position])::int) = 1 AS all_right
   FROM sentences s, rnn.tag('pos', s.tokens) t WHERE s.id <= 40;
 
+-- The same rows in another physical order train the same tagger: the split
+-- shuffles rows sorted by their tokens and tags, not in scan order.
+CREATE TABLE sentences_shuffled AS SELECT * FROM sentences ORDER BY md5(id::text);
+SET rnn.blas_threads = 1;
+SET client_min_messages = warning;
+SELECT count(*) FROM rnn.train_tagger('pos_order_a', 'sentences', 'tokens', 'tags', embedding_dim => 8,
+                        hidden_size => 8, epochs => 2, seed => 4);
+SELECT count(*) FROM rnn.train_tagger('pos_order_b', 'sentences_shuffled', 'tokens', 'tags',
+                        embedding_dim => 8, hidden_size => 8, epochs => 2, seed => 4);
+RESET client_min_messages;
+RESET rnn.blas_threads;
+SELECT a.weights = b.weights AS same_weights, a.vocabulary = b.vocabulary AS same_vocabulary
+  FROM rnn.models a, rnn.models b WHERE a.name = 'pos_order_a' AND b.name = 'pos_order_b';
+
 -- ---------------------------------------------------------------------------
 -- A unidirectional tagger reads left to right only; in this grammar the
 -- words before a token decide its tag, so it learns them too.
@@ -154,5 +168,6 @@ SELECT count(*) - :models_before AS models_added FROM rnn.models;
 RESET client_min_messages;
 
 SELECT rnn.drop_model('pos') + rnn.drop_model('pos_uni') + rnn.drop_model('pos_lm')
-       + rnn.drop_model('pos_copy') AS dropped;
-DROP TABLE sentences, baseline, lines, ragged;
+       + rnn.drop_model('pos_copy') + rnn.drop_model('pos_order_a')
+       + rnn.drop_model('pos_order_b') AS dropped;
+DROP TABLE sentences, sentences_shuffled, baseline, lines, ragged;

@@ -756,17 +756,52 @@ store_tagger(const TagArgs *a, const char *relname, RnnModel *model, const RnnVo
 	return rnn_store_model(&req, NULL);
 }
 
-/* A seeded random order of the rows: training rows, then validation rows. */
+/* Rows compared by their tokens' bytes, then their tags: a total order on contents. */
 static int
-split_rows(int n, double fraction, int64 seed, int *order)
+row_cmp(const void *a, const void *b, void *arg)
+{
+	const TagRows *r = arg;
+	int			i = *(const int *) a,
+				j = *(const int *) b;
+	Size		ni = r->row_first[i + 1] - r->row_first[i],
+				nj = r->row_first[j + 1] - r->row_first[j];
+
+	for (Size k = 0; k < Min(ni, nj); k++)
+	{
+		Size		ti = r->row_first[i] + k,
+					tj = r->row_first[j] + k;
+		Size		li = r->tok_off[ti + 1] - r->tok_off[ti],
+					lj = r->tok_off[tj + 1] - r->tok_off[tj];
+		int			c = memcmp(r->text.data + r->tok_off[ti], r->text.data + r->tok_off[tj],
+							   Min(li, lj));
+
+		if (c != 0)
+			return c;
+		if (li != lj)
+			return li < lj ? -1 : 1;
+		if (r->tok_tag[ti] != r->tok_tag[tj])
+			return r->tok_tag[ti] < r->tok_tag[tj] ? -1 : 1;
+	}
+	return ni < nj ? -1 : ni > nj ? 1 : 0;
+}
+
+/*
+ * A seeded random order of the rows: training rows, then validation rows.
+ * The rows are sorted by content before the shuffle, so the split, and with
+ * it the model, is the same whatever order the scan read them in.
+ */
+static int
+split_rows(const TagRows *r, double fraction, int64 seed, int *order)
 {
 	RnnRng		rng;
+	int			n = r->n_rows;
 	int			n_valid = (int) floor(n * fraction + 0.5);
 
 	if (n_valid >= n)
 		n_valid = n - 1;
 	for (int i = 0; i < n; i++)
 		order[i] = i;
+	qsort_arg(order, n, sizeof(int), row_cmp, (void *) r);
 	rnn_rng_seed(&rng, (uint64_t) seed);
 	rnn_rng_shuffle(&rng, order, n);
 	return n_valid;
@@ -816,7 +851,7 @@ rnn_train_tagger(PG_FUNCTION_ARGS)
 	/* 1. rows; 2. split; 3. vocabulary of the training rows, sequences */
 	read_rows(&a, relname, train_cxt, &r);
 	order = palloc(sizeof(int) * r.n_rows);
-	n_valid_rows = split_rows(r.n_rows, a.validation_fraction, a.seed, order);
+	n_valid_rows = split_rows(&r, a.validation_fraction, a.seed, order);
 	vocab = build_vocab(&a, &r, order, r.n_rows - n_valid_rows);
 	build_data(&a, &r, vocab, order, n_valid_rows, &d);
 
