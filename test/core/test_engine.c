@@ -593,6 +593,45 @@ test_adam(const char *dir, const char *name)
  */
 
 /*
+ * After a forward and a loss on tr: one Adam step must leave the parameters
+ * [lo, hi) exactly as they were, move most of the others, and report the
+ * gradient norm over the others only.
+ */
+static void
+check_frozen_step(const char *what, const char *part, RnnTrainer *tr, RnnModel *m,
+				  size_t lo, size_t hi)
+{
+	float	   *before = malloc(sizeof(float) * m->n_params);
+	const float *g;
+	double		norm = 0,
+				want = 0;
+	int			same = 1,
+				moved = 0;
+	size_t		trained = m->n_params - (hi - lo);
+
+	memcpy(before, m->params, sizeof(float) * m->n_params);
+	rnn_zero_grad(tr);
+	rnn_backward(tr);
+	g = rnn_trainer_grads(tr);
+	for (size_t i = 0; i < m->n_params; i++)
+		if (i < lo || i >= hi)
+			want += (double) g[i] * g[i];
+	tap_ok(rnn_optim_step(tr, &norm) == RNN_OK, "%s: Adam step", what);
+	for (size_t i = 0; i < m->n_params; i++)
+	{
+		if (i >= lo && i < hi)
+			same &= m->params[i] == before[i];
+		else
+			moved += m->params[i] != before[i];
+	}
+	tap_ok(same, "%s: the %zu %s are unchanged", what, hi - lo, part);
+	tap_ok(moved > (int) trained / 2, "%s: %d of %zu others moved", what, moved, trained);
+	tap_ok(fabs(norm - sqrt(want)) < 1e-6 * (1 + sqrt(want)),
+		   "%s: gradient norm %.6g over the trained part (%.6g)", what, norm, sqrt(want));
+	free(before);
+}
+
+/*
  * RnnOptimConfig.frozen_prefix: an Adam step leaves the first parameters
  * (the embedding) exactly as they were, moves the others, and the reported
  * gradient norm is the norm over the trained part only.
@@ -604,18 +643,12 @@ test_frozen_prefix(void)
 	RnnModel   *m = NULL;
 	RnnTrainer *tr = NULL;
 	RnnOptimConfig opt;
-	float	   *before;
-	const float *g;
 	size_t		frozen;
 	int			lengths[2] = {3, 2};
 	int32_t		tokens[5] = {1, 2, 3, 4, 2};	/* packed: t0 b0 b1, t1 b0 b1, t2 b0 */
 	int			labels[2] = {0, 1};
 	RnnBatch	batch = {2, 3, lengths, NULL, tokens, NULL};
-	double		loss = 0,
-				norm = 0,
-				want = 0;
-	int			same = 1,
-				moved = 0;
+	double		loss = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.cell = RNN_CELL_GRU;
@@ -638,29 +671,9 @@ test_frozen_prefix(void)
 		return;
 	}
 	rnn_model_init(m, 5);
-	before = malloc(sizeof(float) * m->n_params);
-	memcpy(before, m->params, sizeof(float) * m->n_params);
 	rnn_forward(tr, &batch, 1, NULL);
 	rnn_loss_xent(tr, labels, NULL, &loss);
-	rnn_zero_grad(tr);
-	rnn_backward(tr);
-	g = rnn_trainer_grads(tr);
-	for (size_t i = frozen; i < m->n_params; i++)
-		want += (double) g[i] * g[i];
-	tap_ok(rnn_optim_step(tr, &norm) == RNN_OK, "frozen prefix: Adam step");
-	for (size_t i = 0; i < m->n_params; i++)
-	{
-		if (i < frozen)
-			same &= m->params[i] == before[i];
-		else
-			moved += m->params[i] != before[i];
-	}
-	tap_ok(same, "frozen prefix: the %zu embedding parameters are unchanged", frozen);
-	tap_ok(moved > (int) (m->n_params - frozen) / 2, "frozen prefix: %d of %zu others moved",
-		   moved, m->n_params - frozen);
-	tap_ok(fabs(norm - sqrt(want)) < 1e-6 * (1 + sqrt(want)),
-		   "frozen prefix: gradient norm %.6g over the trained part (%.6g)", norm, sqrt(want));
-	free(before);
+	check_frozen_step("frozen prefix", "embedding parameters", tr, m, 0, frozen);
 	rnn_trainer_free(tr);
 	rnn_model_free(m);
 }
@@ -678,8 +691,6 @@ test_frozen_suffix(void)
 	RnnModel   *m = NULL;
 	RnnTrainer *tr = NULL;
 	RnnOptimConfig opt;
-	float	   *before;
-	const float *g;
 	size_t		first_frozen,
 				frozen;
 	int			lengths[2] = {3, 2};
@@ -687,11 +698,7 @@ test_frozen_suffix(void)
 	float		skip[2 * 3] = {1, -2, 0.5f, 0.25f, 1, -1};
 	float		targets[2 * 2] = {0.3f, -0.2f, 1.0f, 0.4f};
 	RnnBatch	batch = {2, 3, lengths, x, NULL, skip};
-	double		loss = 0,
-				norm = 0,
-				want = 0;
-	int			same = 1,
-				moved = 0;
+	double		loss = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.cell = RNN_CELL_LSTM;
@@ -723,31 +730,12 @@ test_frozen_suffix(void)
 	rnn_model_init(m, 5);
 	for (int i = 0; i < cfg.output_size * cfg.skip_size; i++)
 		m->p.skip_w[i] = 0.1f * (i + 1);	/* as a ridge start would */
-	before = malloc(sizeof(float) * m->n_params);
-	memcpy(before, m->params, sizeof(float) * m->n_params);
-	rnn_forward(tr, &batch, 1, NULL);
-	rnn_loss_mse(tr, targets, &loss);
-	rnn_zero_grad(tr);
-	rnn_backward(tr);
-	g = rnn_trainer_grads(tr);
-	for (size_t i = 0; i < first_frozen; i++)
-		want += (double) g[i] * g[i];
 	tap_ok(frozen == (size_t) cfg.output_size * (1 + cfg.skip_size),
 		   "frozen suffix: head bias and skip weights are the last %zu parameters", frozen);
-	tap_ok(rnn_optim_step(tr, &norm) == RNN_OK, "frozen suffix: Adam step");
-	for (size_t i = 0; i < m->n_params; i++)
-	{
-		if (i >= first_frozen)
-			same &= m->params[i] == before[i];
-		else
-			moved += m->params[i] != before[i];
-	}
-	tap_ok(same, "frozen suffix: the %zu parameters of the linear path are unchanged", frozen);
-	tap_ok(moved > (int) first_frozen / 2, "frozen suffix: %d of %zu others moved",
-		   moved, first_frozen);
-	tap_ok(fabs(norm - sqrt(want)) < 1e-6 * (1 + sqrt(want)),
-		   "frozen suffix: gradient norm %.6g over the trained part (%.6g)", norm, sqrt(want));
-	free(before);
+	rnn_forward(tr, &batch, 1, NULL);
+	rnn_loss_mse(tr, targets, &loss);
+	check_frozen_step("frozen suffix", "parameters of the linear path", tr, m, first_frozen,
+					  m->n_params);
 	rnn_trainer_free(tr);
 	rnn_model_free(m);
 }
